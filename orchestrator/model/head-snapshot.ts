@@ -58,7 +58,17 @@ export function snapshotFromJson(json: any, file = '<snapshot>'): HeadSnapshot {
     throw new InputError(`not a dyncim head (format is ${JSON.stringify(json?.format)})`, file);
   }
 
+  for (const field of ['classNames', 'modalities'] as const) {
+    if (!Array.isArray(json[field]) || json[field].length === 0) {
+      throw new InputError(`field '${field}' is missing or empty`, file);
+    }
+  }
+  if (typeof json.fusionBias !== 'string')
+    throw new InputError("field 'fusionBias' is missing", file);
   const width: number = json.hiddenWidth;
+  if (!Number.isInteger(width) || width < 1) {
+    throw new InputError(`hiddenWidth ${JSON.stringify(width)} is not a positive integer`, file);
+  }
   const classes: number = json.classNames.length;
   const modalities = json.modalities.map((modality: Record<string, unknown>) => {
     const decoded: Record<string, unknown> = { ...modality };
@@ -84,12 +94,37 @@ export function snapshotFromJson(json: any, file = '<snapshot>'): HeadSnapshot {
     return decoded;
   });
 
-  return {
-    ...json,
-    modalities,
-    fusionBias: base64ToFloats(json.fusionBias, 'fusionBias', file),
-    inferenceModalityWeights: Float32Array.from(json.inferenceModalityWeights),
-  } as HeadSnapshot;
+  const fusionBias = base64ToFloats(json.fusionBias, 'fusionBias', file);
+  expectLength(fusionBias, classes, 'fusionBias', file);
+  const rawWeights: unknown[] = Array.isArray(json.inferenceModalityWeights)
+    ? json.inferenceModalityWeights
+    : [];
+  if (rawWeights.some((value) => typeof value !== 'number' || !Number.isFinite(value))) {
+    // JSON has no NaN: JSON.stringify writes a NaN weight as null
+    throw new InputError("field 'inferenceModalityWeights' holds a NaN, null or non-number", file);
+  }
+  const inferenceModalityWeights = Float32Array.from(rawWeights as number[]);
+  expectLength(inferenceModalityWeights, modalities.length, 'inferenceModalityWeights', file);
+
+  const snapshot = { ...json, modalities, fusionBias, inferenceModalityWeights } as HeadSnapshot;
+  checkFinite(snapshot, file);
+  return snapshot;
+}
+
+function checkFinite(snapshot: HeadSnapshot, file: string): void {
+  const arrays: Array<[string, Float32Array]> = [
+    ['fusionBias', snapshot.fusionBias],
+    ['inferenceModalityWeights', snapshot.inferenceModalityWeights],
+  ];
+  for (const modality of snapshot.modalities) {
+    for (const field of FLOAT_FIELDS) arrays.push([`${modality.name}.${field}`, modality[field]]);
+  }
+
+  for (const [field, values] of arrays) {
+    if (values.some((value) => !Number.isFinite(value))) {
+      throw new InputError(`field '${field}' holds a NaN or infinite value`, file);
+    }
+  }
 }
 
 /** Writes a snapshot (plus any extra fields, such as training state) atomically. */

@@ -1,0 +1,121 @@
+import * as path from 'path';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
+import { ConfigError } from '../util/errors';
+import { componentLogger } from '../util/logger';
+import { FeatureSet } from './feature-set';
+import { TrainConfig, TrainSummary, trainOnFeatures } from './train-run';
+
+/**
+ * Runs several methods over several seeds on the same cached features and reports test
+ * accuracy and macro-F1 as mean and standard deviation, with training time.
+ */
+
+/** 'dyncim', 'concat', or 'unimodal:<modality>'. */
+export type MethodSpec = string;
+
+export interface ComparisonRow {
+  method: MethodSpec;
+  seeds: number[];
+  accuracy: { mean: number; std: number; values: number[] };
+  macroF1: { mean: number; std: number; values: number[] };
+  modalityAccuracy: Record<string, number>;
+  trainSeconds: { mean: number; std: number };
+}
+
+export interface Comparison {
+  rows: ComparisonRow[];
+  runs: Array<TrainSummary & { runDir: string; spec: MethodSpec }>;
+}
+
+/** Turns a method spec into the config fields it sets. */
+export function configForSpec(spec: MethodSpec): Partial<TrainConfig> {
+  if (spec === 'dyncim' || spec === 'concat') return { method: spec };
+
+  const match = /^unimodal:(\w[\w-]*)$/.exec(spec);
+  if (match) return { method: 'unimodal', modalities: [match[1]] };
+  throw new ConfigError(`unknown method '${spec}'; expected dyncim, concat or unimodal:<modality>`);
+}
+
+/** Sample mean and (n - 1) standard deviation; 0 spread for a single value. */
+export function meanAndSpread(values: number[]): { mean: number; std: number } {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  if (values.length < 2) return { mean, std: 0 };
+  const variance = values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (values.length - 1);
+  return { mean, std: Math.sqrt(variance) };
+}
+
+function rowFor(spec: MethodSpec, summaries: TrainSummary[]): ComparisonRow {
+  const accuracies = summaries.map((s) => s.test.accuracy);
+  const f1s = summaries.map((s) => s.test.macroF1);
+  const modalityAccuracy: Record<string, number> = {};
+  for (const name of summaries[0].modalities) {
+    modalityAccuracy[name] = meanAndSpread(
+      summaries.map((s) => s.test.modalityAccuracy[name]),
+    ).mean;
+  }
+
+  return {
+    method: spec,
+    seeds: summaries.map((s) => s.seed),
+    accuracy: { ...meanAndSpread(accuracies), values: accuracies },
+    macroF1: { ...meanAndSpread(f1s), values: f1s },
+    modalityAccuracy,
+    trainSeconds: meanAndSpread(summaries.map((s) => s.trainSeconds)),
+  };
+}
+
+function percent(value: number): string {
+  return (100 * value).toFixed(2);
+}
+
+/** A Markdown table of the comparison. */
+export function comparisonTable(comparison: Comparison): string {
+  const lines = [
+    '| method | test accuracy % | test macro-F1 % | per-modality accuracy % | train s | seeds |',
+    '| --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const row of comparison.rows) {
+    const modalities = Object.entries(row.modalityAccuracy)
+      .map(([name, value]) => `${name} ${percent(value)}`)
+      .join(', ');
+    lines.push(
+      `| ${row.method} | ${percent(row.accuracy.mean)} ± ${percent(row.accuracy.std)} ` +
+        `| ${percent(row.macroF1.mean)} ± ${percent(row.macroF1.std)} | ${modalities} ` +
+        `| ${row.trainSeconds.mean.toFixed(1)} | ${row.seeds.join(',')} |`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Trains every method with every seed; each run gets `<outDir>/<method>-seed<seed>/`. */
+export async function compareMethods(options: {
+  features: FeatureSet;
+  outDir: string;
+  methods: MethodSpec[];
+  seeds: number[];
+  config: Partial<TrainConfig>;
+}): Promise<Comparison> {
+  const log = componentLogger('compare');
+  const specs = options.methods.map((spec) => ({ spec, fields: configForSpec(spec) }));
+  const comparison: Comparison = { rows: [], runs: [] };
+
+  for (const { spec, fields } of specs) {
+    const summaries: TrainSummary[] = [];
+    for (const seed of options.seeds) {
+      const runDir = path.join(options.outDir, `${spec.replace(':', '-')}-seed${seed}`);
+      log.info({ method: spec, seed, runDir }, 'run started');
+      const { summary } = await trainOnFeatures({
+        features: options.features,
+        runDir,
+        config: { ...options.config, ...fields, seed },
+      });
+      summaries.push(summary);
+      comparison.runs.push({ ...summary, runDir, spec });
+    }
+    comparison.rows.push(rowFor(spec, summaries));
+  }
+
+  writeJsonAtomic(path.join(options.outDir, 'comparison.json'), comparison);
+  writeFileAtomic(path.join(options.outDir, 'comparison.md'), comparisonTable(comparison));
+  return comparison;
+}
