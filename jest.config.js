@@ -1,6 +1,10 @@
-/** Jest runs the TypeScript sources directly; type errors are caught by `npm run build`. */
+/**
+ * Jest runs the TypeScript sources directly; `npm run typecheck` catches type errors.
+ * The environment shares the host's typed arrays with each test file, which onnxruntime-node
+ * needs (see test/helpers/onnx-runtime-environment.ts).
+ */
 module.exports = {
-  testEnvironment: 'node',
+  testEnvironment: './test/helpers/onnx-runtime-environment.ts',
   roots: ['<rootDir>/test'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { diagnostics: false }],

@@ -31,7 +31,7 @@ describe('DynCimMethod', () => {
     const batch = trainer.makeBatch(ids, 0.3);
 
     const plan = method.planStep(head, batch);
-    const sampleWeights = plan.sampleWeights.dataSync();
+    const sampleWeights = plan.sampleWeights.dataSync() as Float32Array;
     const modalityWeights = plan.modalityWeights!.dataSync();
     const sum = sampleWeights.reduce((a, b) => a + b, 0);
 

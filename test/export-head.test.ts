@@ -1,5 +1,3 @@
-/** @jest-environment ./test/helpers/onnx-runtime-environment.ts */
-
 import * as fs from 'fs';
 import * as path from 'path';
 import { runExportCommand } from '../orchestrator/cli/commands/export';

@@ -1,5 +1,3 @@
-/** @jest-environment ./test/helpers/onnx-runtime-environment.ts */
-
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
 import * as path from 'path';

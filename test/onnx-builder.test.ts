@@ -1,5 +1,3 @@
-/** @jest-environment ./test/helpers/onnx-runtime-environment.ts */
-
 import * as ort from 'onnxruntime-node';
 import { OnnxGraphBuilder } from '../orchestrator/export/onnx-builder';
 import { decodeModel, onnxType, toNumber } from '../orchestrator/export/onnx-proto';

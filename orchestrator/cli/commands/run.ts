@@ -1,0 +1,181 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
+import { Command } from 'commander';
+import { ConfigError, DependencyError } from '../../util/errors';
+import { componentLogger } from '../../util/logger';
+import { writeJsonAtomic } from '../../util/atomic';
+import { parseInteger, parseIntegerList, parseList } from '../options';
+
+/**
+ * `dyncim run`: the main job, end to end. Build (or reuse) the dataset, extract features with
+ * the frozen encoders, train the unimodal baselines, concatenation and DynCIM, export the DynCIM
+ * head to ONNX, check the export on the test split and predict one raw sample through it.
+ * Extraction, training and ONNX inference run as separate child processes.
+ */
+
+interface RunFlags {
+  source: 'synth' | 'fsdd';
+  fsddDir: string;
+  out?: string;
+  models: string;
+  cache: string;
+  seeds: number[];
+  methods: string[];
+  epochs?: number;
+  device: string;
+  backend: string;
+  datasetSeed: number;
+  samplesPerClass?: number;
+}
+
+const log = componentLogger('run');
+
+/** Runs this CLI again as a child process; its stdout is returned, stderr passes through. */
+function runStep(step: string, args: string[]): string {
+  log.info({ step, command: `dyncim ${args.join(' ')}` }, 'step started');
+  const started = Date.now();
+  const child = spawnSync(process.execPath, [process.argv[1], ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+
+  if (child.status !== 0) {
+    throw new DependencyError(`step '${step}' failed (exit code ${child.status}); see the log above`);
+  }
+  log.info({ step, seconds: (Date.now() - started) / 1000 }, 'step finished');
+  return child.stdout;
+}
+
+async function ensureDataset(flags: RunFlags): Promise<string> {
+  const name = `${flags.source}-seed${flags.datasetSeed}`;
+  const datasetDir = path.join(flags.cache, 'datasets', name);
+  if (fs.existsSync(path.join(datasetDir, 'dataset.json'))) {
+    const { loadDataset } = await import('../../data/manifest');
+    loadDataset(datasetDir);
+    log.info({ datasetDir }, 'dataset found in cache, reusing it');
+    return datasetDir;
+  }
+
+  const { buildDataset } = await import('../../data/dataset-builder');
+  const result = await buildDataset({
+    source: flags.source,
+    fsddDir: flags.fsddDir,
+    outDir: datasetDir,
+    seed: flags.datasetSeed,
+    samplesPerClass: flags.samplesPerClass,
+    cacheDir: path.join(flags.cache, 'espeak-ng'),
+  });
+  log.info({ datasetDir, samples: result.samples, splits: result.splits }, 'dataset built');
+  return datasetDir;
+}
+
+function checkEncoders(models: string): void {
+  for (const modality of ['audio', 'visual']) {
+    const file = path.join(models, `${modality}-resnet18.onnx`);
+    if (!fs.existsSync(file)) {
+      throw new ConfigError(
+        `encoder ${file} is missing: run \`dyncim encoders build\` (needs python3-torch) ` +
+          'or `bash scripts/setup.sh`, which builds both encoders',
+      );
+    }
+  }
+}
+
+function trainingFlags(flags: RunFlags): string[] {
+  const args = ['--backend', flags.backend];
+  if (flags.epochs !== undefined) args.push('--epochs', String(flags.epochs));
+  return args;
+}
+
+interface Comparison {
+  rows: Array<{ method: string }>;
+  runs: Array<{ spec: string; seed: number; runDir: string; test: { accuracy: number } }>;
+}
+
+async function writeExampleInputs(datasetDir: string, runDir: string) {
+  const { exportSampleInputs } = await import('../../data/sample-inputs');
+  return exportSampleInputs({ datasetDir, split: 'test', outDir: path.join(runDir, 'examples') });
+}
+
+export async function runMainJob(flags: RunFlags): Promise<void> {
+  const runDir = path.resolve(flags.out ?? path.join('runs', `main-${flags.source}`));
+  fs.mkdirSync(runDir, { recursive: true });
+  log.info({ runDir, source: flags.source }, 'main job started');
+
+  checkEncoders(flags.models);
+  const datasetDir = await ensureDataset(flags);
+
+  const featuresDir = path.join(flags.cache, 'features', path.basename(datasetDir));
+  runStep('extract', ['extract', '--dataset', datasetDir, '--models', flags.models, '--cache', featuresDir, '--device', flags.device]);
+  const featureIndex = path.join(featuresDir, 'features.json');
+
+  const compareDir = path.join(runDir, 'compare');
+  const table = runStep('compare', [
+    'compare', '--features', featureIndex, '--out', compareDir,
+    '--methods', flags.methods.join(','), '--seeds', flags.seeds.join(','), ...trainingFlags(flags),
+  ]);
+
+  const comparison: Comparison = JSON.parse(fs.readFileSync(path.join(compareDir, 'comparison.json'), 'utf8'));
+  const dyncimRun = comparison.runs.find((run) => run.spec === 'dyncim') ?? comparison.runs[comparison.runs.length - 1];
+  const headPath = path.join(runDir, 'head.onnx');
+  runStep('export', ['export', '--checkpoint', path.join(dyncimRun.runDir, 'checkpoints', 'best.json'), '--out', headPath]);
+
+  const exported = JSON.parse(
+    runStep('check export', ['predict', '--head', headPath, '--features', featureIndex, '--split', 'test', '--device', flags.device]),
+  );
+  const examples = await writeExampleInputs(datasetDir, runDir);
+  const prediction = JSON.parse(
+    runStep('predict raw', ['predict', '--head', headPath, '--wav', examples.wav, '--image', examples.image, '--models', flags.models, '--device', flags.device]),
+  );
+
+  const summary = {
+    runDir,
+    datasetDir,
+    featureIndex,
+    comparison: path.join(compareDir, 'comparison.md'),
+    exportedHead: { path: headPath, from: dyncimRun.runDir, testAccuracyOnnx: exported.accuracy, testAccuracyTfjs: dyncimRun.test.accuracy },
+    example: { ...examples, predicted: prediction.predicted, modalityPredictions: prediction.modalityPredictions },
+  };
+  writeJsonAtomic(path.join(runDir, 'summary.json'), summary);
+  printReport(table, summary);
+}
+
+function printReport(table: string, summary: Record<string, any>): void {
+  const percent = (value: number) => `${(100 * value).toFixed(2)}%`;
+  const lines = [
+    '',
+    `Test results (${summary.datasetDir}):`,
+    table.trimEnd(),
+    '',
+    `Exported DynCIM head: ${summary.exportedHead.path}`,
+    `  ONNX Runtime on the test split: accuracy ${percent(summary.exportedHead.testAccuracyOnnx)} ` +
+      `(tf.js: ${percent(summary.exportedHead.testAccuracyTfjs)})`,
+    `Raw prediction through encoders + exported head: ${summary.example.wav} + ${summary.example.image}`,
+    `  predicted ${summary.example.predicted} (label ${summary.example.label}); ` +
+      `per modality: ${JSON.stringify(summary.example.modalityPredictions)}`,
+    `Run folder: ${summary.runDir}`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+}
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('the main job: dataset, features, training (baselines + DynCIM), export, predict')
+    .option('--source <name>', 'synth (espeak-ng, embedded default) or fsdd (real recordings)', 'synth')
+    .option('--fsdd-dir <dir>', 'FSDD recordings folder, for --source fsdd', '../shared/data/fsdd/recordings')
+    .option('--out <dir>', 'run folder (default runs/main-<source>)')
+    .option('--models <dir>', 'folder with the ONNX encoders', 'models')
+    .option('--cache <dir>', 'cache for datasets, synthesized speech and features', '.cache')
+    .option('--seeds <list>', 'training seeds', parseIntegerList('--seeds'), [0])
+    .option('--methods <list>', 'methods to compare', parseList, ['unimodal:audio', 'unimodal:visual', 'concat', 'dyncim'])
+    .option('--epochs <n>', 'training epochs (default 30)', parseInteger('--epochs'))
+    .option('--device <name>', 'ONNX Runtime device: auto, cpu or cuda', 'auto')
+    .option('--backend <name>', 'tf.js backend: auto, node-gpu, node, wasm, cpu', 'auto')
+    .option('--dataset-seed <n>', 'seed of the dataset (pairs, splits, noise)', parseInteger('--dataset-seed'), 0)
+    .option('--samples-per-class <n>', 'synth only: clips per digit (default 300)', parseInteger('--samples-per-class'))
+    .action(async (flags: RunFlags) => runMainJob(flags));
+}
