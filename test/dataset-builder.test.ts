@@ -8,7 +8,8 @@ import { preprocessImage } from '../orchestrator/data/image-preprocessing';
 import { DatasetManifest, loadDataset } from '../orchestrator/data/manifest';
 import { corruptImage, partitionMnist, readMnistImage } from '../orchestrator/data/mnist-source';
 import { DIGIT_WORDS, partitionSpeakers } from '../orchestrator/data/speech-synthesis';
-import { encodeWav16 } from '../orchestrator/data/wav';
+import { encodeWav16, readWavFile } from '../orchestrator/data/wav';
+import { addWhiteNoise, parseNoisySource } from '../orchestrator/data/audio-noise';
 import { ConfigError, InputError } from '../orchestrator/util/errors';
 import { readNpy } from '../orchestrator/util/npy';
 
@@ -60,7 +61,14 @@ describe('buildDataset from FSDD-layout recordings', () => {
   let manifest: DatasetManifest;
 
   beforeAll(async () => {
-    await buildDataset({ source: 'fsdd', fsddDir, outDir, seed: 3, imageCorruption: 0.4 });
+    await buildDataset({
+      source: 'fsdd',
+      fsddDir,
+      outDir,
+      seed: 3,
+      imageCorruption: 0.4,
+      audioSnrDb: null,
+    });
     manifest = loadDataset(outDir).manifest;
   });
 
@@ -131,8 +139,22 @@ describe('buildDataset from FSDD-layout recordings', () => {
     const again = path.join(folder, 'fsdd-again');
     const other = path.join(folder, 'fsdd-other');
 
-    await buildDataset({ source: 'fsdd', fsddDir, outDir: again, seed: 3, imageCorruption: 0.4 });
-    await buildDataset({ source: 'fsdd', fsddDir, outDir: other, seed: 4, imageCorruption: 0.4 });
+    await buildDataset({
+      source: 'fsdd',
+      fsddDir,
+      outDir: again,
+      seed: 3,
+      imageCorruption: 0.4,
+      audioSnrDb: null,
+    });
+    await buildDataset({
+      source: 'fsdd',
+      fsddDir,
+      outDir: other,
+      seed: 4,
+      imageCorruption: 0.4,
+      audioSnrDb: null,
+    });
 
     for (const file of ['audio.npy', 'visual.npy', 'labels.npy']) {
       expect(
@@ -169,7 +191,7 @@ describe('buildDataset from FSDD-layout recordings', () => {
     });
 
     const built = loadDataset(out).manifest;
-    expect(built.build).toMatchObject({ seed: 0, imageCorruption: 0.5 });
+    expect(built.build).toMatchObject({ seed: 0, imageCorruption: 1 });
     expect(built.name).toBe('fsdd-seed0');
   });
 
@@ -219,7 +241,7 @@ describeWithEspeak('buildDataset from synthesized speech', () => {
     expect(manifest.build).toMatchObject({
       samplesPerClass: 5,
       speakerSeed: 0,
-      imageCorruption: 0.5,
+      imageCorruption: 1,
     });
   });
 
@@ -322,5 +344,25 @@ describeWithEspeak('buildPretrainArrays', () => {
     });
 
     await expect(attempt).rejects.toThrow(/imagesPerClass must be at most 345/);
+  });
+});
+
+describe('buildDataset with noisy FSDD audio', () => {
+  it('stores each recording with the noise its source names', async () => {
+    const fsddDir = makeFsdd('fsdd-for-noise');
+    const outDir = path.join(folder, 'noisy');
+
+    await buildDataset({ source: 'fsdd', fsddDir, outDir, seed: 2, audioSnrDb: [-5, 5] });
+    const loaded = loadDataset(outDir);
+
+    for (const index of [0, 9]) {
+      const { file, noise } = parseNoisySource(loaded.manifest.samples[index].sources.audio);
+      expect(noise!.snrDb).toBeGreaterThanOrEqual(-5);
+      expect(noise!.snrDb).toBeLessThanOrEqual(5);
+      const clip = readWavFile(path.join(fsddDir, file));
+      const expected = preprocessAudio(addWhiteNoise(clip.samples, noise!), clip.sampleRate);
+      expectRowsEqual(row(loaded.inputs.audio.data, index, 4096), expected);
+    }
+    expect(loaded.manifest.build.audioSnrDb).toEqual([-5, 5]);
   });
 });

@@ -110,6 +110,7 @@ describe('dyncim dataset build', () => {
       '--seed',
       '--samples-per-class',
       '--image-corruption',
+      '--audio-snr-db',
       '--cache',
       '--concurrency',
       '--speaker-seed',

@@ -60,6 +60,7 @@ describe('exportSampleInputs', () => {
       outDir: datasetDir,
       seed: 5,
       imageCorruption: 0.7,
+      audioSnrDb: null,
     });
   });
 

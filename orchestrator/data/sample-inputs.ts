@@ -6,7 +6,8 @@ import { componentLogger } from '../util/logger';
 import { DatasetSplit, MANIFEST_FILE, readManifest } from './manifest';
 import { corruptImage, MNIST_SIDE, readMnistImage } from './mnist-source';
 import { parseUtterance, synthesizeUtterances } from './speech-synthesis';
-import { encodeWav16 } from './wav';
+import { encodeWav16, readWavFile } from './wav';
+import { addWhiteNoise, parseNoisySource } from './audio-noise';
 
 /**
  * Turns one dataset sample back into the raw files a user would hand to `dyncim predict`: the
@@ -46,9 +47,10 @@ export interface SampleInputs {
 
 const log = componentLogger('sample-inputs');
 
-/** The FSDD recording itself, byte for byte. */
+/** The FSDD recording as the dataset heard it: the file itself, or with its recorded noise. */
 function fsddAudio(source: string, fsddDir: string, manifestFile: string): Buffer {
-  const file = path.join(fsddDir, source.replace(/^fsdd:/, ''));
+  const { file: name, noise } = parseNoisySource(source);
+  const file = path.join(fsddDir, name);
   if (!fs.existsSync(file)) {
     throw new InputError(
       `recording ${file} named by ${manifestFile} is missing; pass fsddDir to point at the ` +
@@ -56,7 +58,10 @@ function fsddAudio(source: string, fsddDir: string, manifestFile: string): Buffe
       file,
     );
   }
-  return fs.readFileSync(file);
+  if (!noise) return fs.readFileSync(file);
+
+  const clip = readWavFile(file);
+  return encodeWav16({ samples: addWhiteNoise(clip.samples, noise), sampleRate: clip.sampleRate });
 }
 
 /** The synthesized clip, re-created from its description (espeak-ng cache, same noise). */

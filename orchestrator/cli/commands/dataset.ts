@@ -16,6 +16,7 @@ interface BuildFlags {
   seed: number;
   samplesPerClass: number;
   imageCorruption: number;
+  audioSnrDb?: [number, number] | null;
   cache: string;
   concurrency: number;
   speakerSeed: number;
@@ -49,6 +50,17 @@ function parseModalities(value: string): Array<'audio' | 'visual'> {
   return names as Array<'audio' | 'visual'>;
 }
 
+/** 'low,high' in dB, or 'none'. */
+export function parseSnrRange(value: string): [number, number] | null | undefined {
+  if (value === 'auto') return undefined;
+  if (value === 'none') return null;
+  const parts = value.split(',').map(Number);
+  if (parts.length !== 2 || parts.some((part) => !Number.isFinite(part)) || parts[0] > parts[1]) {
+    throw new ConfigError(`--audio-snr-db must be "low,high" in dB or "none"; got '${value}'`);
+  }
+  return [parts[0], parts[1]];
+}
+
 async function runBuild(flags: BuildFlags): Promise<void> {
   const { buildDataset } = await import('../../data/dataset-builder');
   const source = parseSource(flags.source);
@@ -60,6 +72,7 @@ async function runBuild(flags: BuildFlags): Promise<void> {
     seed: flags.seed,
     samplesPerClass: flags.samplesPerClass,
     imageCorruption: flags.imageCorruption,
+    audioSnrDb: (flags.audioSnrDb as unknown) === 'auto' ? undefined : flags.audioSnrDb,
     cacheDir: flags.cache,
     concurrency: flags.concurrency,
     speakerSeed: flags.speakerSeed,
@@ -118,7 +131,14 @@ export function registerDatasetCommands(program: Command): void {
       '--image-corruption <strength>',
       'largest per-sample image degradation in [0, 1] (0: clean images)',
       parseNumber('--image-corruption'),
-      0.5,
+      1,
+    )
+    .option(
+      '--audio-snr-db <low,high>',
+      'per-sample SNR range in dB of noise over fusion audio, or "none"; ' +
+        'auto: synth -15,0, fsdd -10,5',
+      parseSnrRange,
+      'auto' as unknown as [number, number],
     )
     .option('--cache <dir>', CACHE_HELP, path.join('.cache', 'espeak-ng'))
     .option('--concurrency <n>', 'espeak-ng processes at a time', parseInteger('--concurrency'), 2)

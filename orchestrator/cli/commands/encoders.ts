@@ -38,7 +38,9 @@ function encodersPresent(out: string): boolean {
 
 async function ensurePretrainArrays(flags: EncoderFlags): Promise<void> {
   const needed = !flags.checkpointAudio || !flags.checkpointVisual;
-  const present = ['audio', 'visual'].every((m) => fs.existsSync(path.join(flags.data, m, 'inputs.npy')));
+  const present = ['audio', 'visual'].every((m) =>
+    fs.existsSync(path.join(flags.data, m, 'inputs.npy')),
+  );
   if (!needed || (present && !flags.force)) return;
 
   const { buildPretrainArrays } = await import('../../data/dataset-builder');
@@ -72,7 +74,9 @@ export async function buildEncoders(flags: EncoderFlags): Promise<void> {
   log.info({ python: python.executable, torch: python.torch, args }, 'encoder export started');
   const result = spawnSync(python.executable, args, { stdio: 'inherit' });
   if (result.status !== 0) {
-    throw new DependencyError(`encoder export script failed (exit code ${result.status}); see its output above`);
+    throw new DependencyError(
+      `encoder export script failed (exit code ${result.status}); see its output above`,
+    );
   }
 }
 
@@ -84,10 +88,25 @@ export function registerEncoderCommands(program: Command): void {
     .description('pretrain (or load) ResNet-18 encoders in PyTorch and export them to ONNX')
     .option('--out <dir>', 'folder for <modality>-resnet18.onnx and provenance .json', 'models')
     .option('--data <dir>', 'pretraining arrays (built here if missing)', '.cache/pretrain')
-    .option('--checkpoint-audio <file>', 'your own audio ResNet-18 state_dict instead of pretraining')
-    .option('--checkpoint-visual <file>', 'your own visual ResNet-18 state_dict instead of pretraining')
-    .option('--epochs <n>', 'pretraining epochs (default: the script\'s, ~2 min each)', parseInteger('--epochs'))
-    .option('--seed <n>', 'seed for the pretraining arrays and the script', parseInteger('--seed'), 0)
+    .option(
+      '--checkpoint-audio <file>',
+      'your own audio ResNet-18 state_dict instead of pretraining',
+    )
+    .option(
+      '--checkpoint-visual <file>',
+      'your own visual ResNet-18 state_dict instead of pretraining',
+    )
+    .option(
+      '--epochs <n>',
+      "pretraining epochs (default: the script's, ~2 min each)",
+      parseInteger('--epochs'),
+    )
+    .option(
+      '--seed <n>',
+      'seed for the pretraining arrays and the script',
+      parseInteger('--seed'),
+      0,
+    )
     .option('--force', 'rebuild even if the encoders exist')
     .action(async (flags: EncoderFlags) => buildEncoders(flags));
 }

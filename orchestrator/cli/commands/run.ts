@@ -5,7 +5,8 @@ import { Command } from 'commander';
 import { ConfigError, DependencyError } from '../../util/errors';
 import { componentLogger } from '../../util/logger';
 import { writeJsonAtomic } from '../../util/atomic';
-import { parseInteger, parseIntegerList, parseList } from '../options';
+import { parseInteger, parseIntegerList, parseList, parseNumber } from '../options';
+import { parseSnrRange } from './dataset';
 
 /**
  * `dyncim run`: the main job, end to end. Build (or reuse) the dataset, extract features with
@@ -27,6 +28,8 @@ interface RunFlags {
   backend: string;
   datasetSeed: number;
   samplesPerClass?: number;
+  imageCorruption?: number;
+  audioSnrDb?: [number, number] | null;
 }
 
 const log = componentLogger('run');
@@ -42,33 +45,47 @@ function runStep(step: string, args: string[]): string {
   });
 
   if (child.status !== 0) {
-    throw new DependencyError(`step '${step}' failed (exit code ${child.status}); see the log above`);
+    throw new DependencyError(
+      `step '${step}' failed (exit code ${child.status}); see the log above`,
+    );
   }
   log.info({ step, seconds: (Date.now() - started) / 1000 }, 'step finished');
   return child.stdout;
 }
 
 async function ensureDataset(flags: RunFlags): Promise<string> {
-  const name = `${flags.source}-seed${flags.datasetSeed}`;
-  const datasetDir = path.join(flags.cache, 'datasets', name);
-  if (fs.existsSync(path.join(datasetDir, 'dataset.json'))) {
-    const { loadDataset } = await import('../../data/manifest');
-    loadDataset(datasetDir);
-    log.info({ datasetDir }, 'dataset found in cache, reusing it');
-    return datasetDir;
-  }
-
-  const { buildDataset } = await import('../../data/dataset-builder');
-  const result = await buildDataset({
+  const { buildDataset, datasetBuildSettings } = await import('../../data/dataset-builder');
+  const options = {
     source: flags.source,
     fsddDir: flags.fsddDir,
-    outDir: datasetDir,
+    outDir: path.join(flags.cache, 'datasets', `${flags.source}-seed${flags.datasetSeed}`),
     seed: flags.datasetSeed,
     samplesPerClass: flags.samplesPerClass,
+    imageCorruption: flags.imageCorruption,
+    audioSnrDb: flags.audioSnrDb,
     cacheDir: path.join(flags.cache, 'espeak-ng'),
-  });
-  log.info({ datasetDir, samples: result.samples, splits: result.splits }, 'dataset built');
-  return datasetDir;
+  };
+
+  const manifestFile = path.join(options.outDir, 'dataset.json');
+  if (fs.existsSync(manifestFile)) {
+    const { loadDataset } = await import('../../data/manifest');
+    const built = loadDataset(options.outDir).manifest.build;
+    if (JSON.stringify(built) === JSON.stringify(datasetBuildSettings(options))) {
+      log.info({ datasetDir: options.outDir }, 'dataset found in cache with the same settings');
+      return options.outDir;
+    }
+    log.info(
+      { datasetDir: options.outDir },
+      'cached dataset was built with other settings; rebuilding',
+    );
+  }
+
+  const result = await buildDataset(options);
+  log.info(
+    { datasetDir: options.outDir, samples: result.samples, splits: result.splits },
+    'dataset built',
+  );
+  return options.outDir;
 }
 
 function checkEncoders(models: string): void {
@@ -108,26 +125,76 @@ export async function runMainJob(flags: RunFlags): Promise<void> {
   const datasetDir = await ensureDataset(flags);
 
   const featuresDir = path.join(flags.cache, 'features', path.basename(datasetDir));
-  runStep('extract', ['extract', '--dataset', datasetDir, '--models', flags.models, '--cache', featuresDir, '--device', flags.device]);
+  runStep('extract', [
+    'extract',
+    '--dataset',
+    datasetDir,
+    '--models',
+    flags.models,
+    '--cache',
+    featuresDir,
+    '--device',
+    flags.device,
+  ]);
   const featureIndex = path.join(featuresDir, 'features.json');
 
   const compareDir = path.join(runDir, 'compare');
   const table = runStep('compare', [
-    'compare', '--features', featureIndex, '--out', compareDir,
-    '--methods', flags.methods.join(','), '--seeds', flags.seeds.join(','), ...trainingFlags(flags),
+    'compare',
+    '--features',
+    featureIndex,
+    '--out',
+    compareDir,
+    '--methods',
+    flags.methods.join(','),
+    '--seeds',
+    flags.seeds.join(','),
+    ...trainingFlags(flags),
   ]);
 
-  const comparison: Comparison = JSON.parse(fs.readFileSync(path.join(compareDir, 'comparison.json'), 'utf8'));
-  const dyncimRun = comparison.runs.find((run) => run.spec === 'dyncim') ?? comparison.runs[comparison.runs.length - 1];
+  const comparison: Comparison = JSON.parse(
+    fs.readFileSync(path.join(compareDir, 'comparison.json'), 'utf8'),
+  );
+  const dyncimRun =
+    comparison.runs.find((run) => run.spec === 'dyncim') ??
+    comparison.runs[comparison.runs.length - 1];
   const headPath = path.join(runDir, 'head.onnx');
-  runStep('export', ['export', '--checkpoint', path.join(dyncimRun.runDir, 'checkpoints', 'best.json'), '--out', headPath]);
+  runStep('export', [
+    'export',
+    '--checkpoint',
+    path.join(dyncimRun.runDir, 'checkpoints', 'best.json'),
+    '--out',
+    headPath,
+  ]);
 
   const exported = JSON.parse(
-    runStep('check export', ['predict', '--head', headPath, '--features', featureIndex, '--split', 'test', '--device', flags.device]),
+    runStep('check export', [
+      'predict',
+      '--head',
+      headPath,
+      '--features',
+      featureIndex,
+      '--split',
+      'test',
+      '--device',
+      flags.device,
+    ]),
   );
   const examples = await writeExampleInputs(datasetDir, runDir);
   const prediction = JSON.parse(
-    runStep('predict raw', ['predict', '--head', headPath, '--wav', examples.wav, '--image', examples.image, '--models', flags.models, '--device', flags.device]),
+    runStep('predict raw', [
+      'predict',
+      '--head',
+      headPath,
+      '--wav',
+      examples.wav,
+      '--image',
+      examples.image,
+      '--models',
+      flags.models,
+      '--device',
+      flags.device,
+    ]),
   );
 
   const summary = {
@@ -135,8 +202,17 @@ export async function runMainJob(flags: RunFlags): Promise<void> {
     datasetDir,
     featureIndex,
     comparison: path.join(compareDir, 'comparison.md'),
-    exportedHead: { path: headPath, from: dyncimRun.runDir, testAccuracyOnnx: exported.accuracy, testAccuracyTfjs: dyncimRun.test.accuracy },
-    example: { ...examples, predicted: prediction.predicted, modalityPredictions: prediction.modalityPredictions },
+    exportedHead: {
+      path: headPath,
+      from: dyncimRun.runDir,
+      testAccuracyOnnx: exported.accuracy,
+      testAccuracyTfjs: dyncimRun.test.accuracy,
+    },
+    example: {
+      ...examples,
+      predicted: prediction.predicted,
+      modalityPredictions: prediction.modalityPredictions,
+    },
   };
   writeJsonAtomic(path.join(runDir, 'summary.json'), summary);
   printReport(table, summary);
@@ -165,17 +241,49 @@ export function registerRunCommand(program: Command): void {
   program
     .command('run')
     .description('the main job: dataset, features, training (baselines + DynCIM), export, predict')
-    .option('--source <name>', 'synth (espeak-ng, embedded default) or fsdd (real recordings)', 'synth')
-    .option('--fsdd-dir <dir>', 'FSDD recordings folder, for --source fsdd', '../shared/data/fsdd/recordings')
+    .option(
+      '--source <name>',
+      'synth (espeak-ng, embedded default) or fsdd (real recordings)',
+      'synth',
+    )
+    .option(
+      '--fsdd-dir <dir>',
+      'FSDD recordings folder, for --source fsdd',
+      '../shared/data/fsdd/recordings',
+    )
     .option('--out <dir>', 'run folder (default runs/main-<source>)')
     .option('--models <dir>', 'folder with the ONNX encoders', 'models')
     .option('--cache <dir>', 'cache for datasets, synthesized speech and features', '.cache')
     .option('--seeds <list>', 'training seeds', parseIntegerList('--seeds'), [0])
-    .option('--methods <list>', 'methods to compare', parseList, ['unimodal:audio', 'unimodal:visual', 'concat', 'dyncim'])
+    .option('--methods <list>', 'methods to compare', parseList, [
+      'unimodal:audio',
+      'unimodal:visual',
+      'concat',
+      'dyncim',
+    ])
     .option('--epochs <n>', 'training epochs (default 30)', parseInteger('--epochs'))
     .option('--device <name>', 'ONNX Runtime device: auto, cpu or cuda', 'auto')
     .option('--backend <name>', 'tf.js backend: auto, node-gpu, node, wasm, cpu', 'auto')
-    .option('--dataset-seed <n>', 'seed of the dataset (pairs, splits, noise)', parseInteger('--dataset-seed'), 0)
-    .option('--samples-per-class <n>', 'synth only: clips per digit (default 300)', parseInteger('--samples-per-class'))
+    .option(
+      '--dataset-seed <n>',
+      'seed of the dataset (pairs, splits, noise)',
+      parseInteger('--dataset-seed'),
+      0,
+    )
+    .option(
+      '--samples-per-class <n>',
+      'synth only: clips per digit (default 300)',
+      parseInteger('--samples-per-class'),
+    )
+    .option(
+      '--image-corruption <strength>',
+      'largest image degradation in [0, 1] (default 1)',
+      parseNumber('--image-corruption'),
+    )
+    .option(
+      '--audio-snr-db <low,high>',
+      'SNR range of noise over fusion audio, or "none"',
+      parseSnrRange,
+    )
     .action(async (flags: RunFlags) => runMainJob(flags));
 }
