@@ -61,11 +61,7 @@ describe('validateCurriculumBatch', () => {
       ShapeError,
       /unimodalProbs holds 1 arrays, expected one per modality \(2\)/,
     );
-    expectRejected(
-      (b) => (b.labels = new Int32Array(0)),
-      ShapeError,
-      /empty/,
-    );
+    expectRejected((b) => (b.labels = new Int32Array(0)), ShapeError, /empty/);
   });
 
   it('names NaN, infinite and negative values', () => {

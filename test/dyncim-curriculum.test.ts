@@ -286,7 +286,8 @@ describe('properties on random batches', () => {
         return p >= 1 ? 0 : -Math.log(Math.max(p, 1e-7));
       });
     const unimodalProbs = Array.from({ length: numModalities }, () =>
-      randomProbs(random, batchSize, classes));
+      randomProbs(random, batchSize, classes),
+    );
     const fusedProbs = randomProbs(random, batchSize, classes);
 
     return {
@@ -314,8 +315,9 @@ describe('properties on random batches', () => {
     const dyncim = new DynCimCurriculum({ numSamples: 6, numModalities });
 
     for (let step = 0; step < 60; step++) {
-      const { sampleWeights, modalityWeights, unimodalLossWeights, stats } =
-        dyncim.step(randomBatch(random, numModalities));
+      const { sampleWeights, modalityWeights, unimodalLossWeights, stats } = dyncim.step(
+        randomBatch(random, numModalities),
+      );
 
       [...sampleWeights, ...modalityWeights, ...unimodalLossWeights].forEach((value) => {
         expect(Number.isFinite(value)).toBe(true);

@@ -117,10 +117,13 @@ describe('hard-to-easy scores', () => {
     expect(Array.from(mirrored)).toEqual([4, 1, 3, 2]);
 
     // p = 0.5 admits the two hardest (losses 4 and 3)
-    const v = selfPacedWeights(mirrored, paceThreshold(mirrored, {
-      fraction: 0.5,
-      fullAdmissionMargin: 1.1,
-    }));
+    const v = selfPacedWeights(
+      mirrored,
+      paceThreshold(mirrored, {
+        fraction: 0.5,
+        fullAdmissionMargin: 1.1,
+      }),
+    );
     expect(Array.from(v).map((value) => value > 0)).toEqual([false, true, false, true]);
   });
 });

@@ -155,8 +155,15 @@ describe('standardisation (eq. 4)', () => {
 });
 
 describe('volatility EMA (eq. 5)', () => {
-  const triple = (a: number[], b: number[], c: number[]): [Float64Array, Float64Array,
-    Float64Array] => [Float64Array.from(a), Float64Array.from(b), Float64Array.from(c)];
+  const triple = (
+    a: number[],
+    b: number[],
+    c: number[],
+  ): [Float64Array, Float64Array, Float64Array] => [
+    Float64Array.from(a),
+    Float64Array.from(b),
+    Float64Array.from(c),
+  ];
 
   it('stays 0 on a first visit and moves by (1 - gamma) mean |change| on a second', () => {
     const tracker = new VolatilityTracker({ numSamples: 4, decay: 0.995 });

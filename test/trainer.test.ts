@@ -42,7 +42,7 @@ describe('crossEntropyPerSample', () => {
 });
 
 describe('Trainer with plain fusion', () => {
-  it('learns well above chance and reports per-modality accuracy in the expected order', async () => {
+  it('learns well above chance, per-modality accuracy in the expected order', async () => {
     const features = syntheticFeatureSet({ samples: 800, classes: 4 });
     const head = headFor(features, 'concat');
     const trainer = new Trainer(head, new PlainFusionMethod(), features, {

@@ -5,14 +5,14 @@ import { InputError, ShapeError } from '../util/errors';
  * it from a cheap no-gradient pass (unimodal branches and the gate-free fused branch).
  */
 export interface CurriculumBatch {
-  sampleIds: Int32Array;            // dataset indices of the batch's samples (for eq. 5's table)
-  labels: Int32Array;               // [B]
-  unimodalProbs: Float32Array[];    // per modality, [B * K] softmax probabilities (detached)
-  unimodalLosses: Float32Array[];   // per modality, [B] cross-entropy
-  fusedProbs: Float32Array;         // [B * K] from the gate-free (uniform-weight) pass
-  fusedLosses: Float32Array;        // [B]
+  sampleIds: Int32Array; // dataset indices of the batch's samples (for eq. 5's table)
+  labels: Int32Array; // [B]
+  unimodalProbs: Float32Array[]; // per modality, [B * K] softmax probabilities (detached)
+  unimodalLosses: Float32Array[]; // per modality, [B] cross-entropy
+  fusedProbs: Float32Array; // [B * K] from the gate-free (uniform-weight) pass
+  fusedLosses: Float32Array; // [B]
   numClasses: number;
-  progress: number;                 // fraction of training done, in [0, 1]
+  progress: number; // fraction of training done, in [0, 1]
 }
 
 /** Sizes the batch must agree with. */

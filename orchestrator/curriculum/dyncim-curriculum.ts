@@ -62,11 +62,11 @@ export interface CurriculumStats {
 }
 
 export interface CurriculumOutput {
-  sampleWeights: Float32Array;      // [B], sums to 1 (eq. 14's v_i W_i, normalised)
-  modalityWeights: Float32Array;    // [B * M], omega*_{i,m} used by the fusion (eq. 13)
-  unimodalLossWeights: Float32Array;// [B * M], delta_{i,m} (eq. 1) for L_task
-  stats: CurriculumStats;           // batch means for logging: psi[3], gate[M], omega*[M],
-                                    // dFuse, dTask, eta, admittedFraction, lambda[M], gmr, hmir
+  sampleWeights: Float32Array; // [B], sums to 1 (eq. 14's v_i W_i, normalised)
+  modalityWeights: Float32Array; // [B * M], omega*_{i,m} used by the fusion (eq. 13)
+  unimodalLossWeights: Float32Array; // [B * M], delta_{i,m} (eq. 1) for L_task
+  stats: CurriculumStats; // batch means for logging: psi[3], gate[M], omega*[M],
+  // dFuse, dTask, eta, admittedFraction, lambda[M], gmr, hmir
 }
 
 /** What state() returns: everything a resumed run needs to continue identically. */
@@ -120,9 +120,7 @@ function modalityMeans(values: Float64Array, numModalities: number): number[] {
 
 function checkCount(name: string, value: number, minimum: number): void {
   if (!Number.isInteger(value) || value < minimum) {
-    throw new ConfigError(
-      `curriculum ${name} must be an integer >= ${minimum}, received ${value}`,
-    );
+    throw new ConfigError(`curriculum ${name} must be an integer >= ${minimum}, received ${value}`);
   }
 }
 
@@ -237,11 +235,11 @@ export class DynCimCurriculum {
     const gated = options.modalityCurriculum && options.modalityWeighting === 'gate';
     const omegaStar = gated
       ? fusedModalityWeights(omega, gates, {
-        numModalities,
-        threshold: options.gateThreshold,
-        rate: options.gateRate,
-        renormalise: options.renormaliseFusedWeights,
-      })
+          numModalities,
+          threshold: options.gateThreshold,
+          rate: options.gateRate,
+          renormalise: options.renormaliseFusedWeights,
+        })
       : filled(batchSize * numModalities, 1 / numModalities);
     const dFuse = options.modalityCurriculum
       ? fusionDifficulty(gates, numModalities)
@@ -268,12 +266,14 @@ export class DynCimCurriculum {
       };
     }
 
-    const difficultyWeights = options.strategy === 'dyncim'
-      ? sample.dTask.map((dTask, i) => dTask * modality.dFuse[i])
-      : filled(batchSize, 1);
-    const scores = options.strategy === 'hard-to-easy'
-      ? mirroredScores(sample.taskLoss)
-      : difficultyWeights.map((weight, i) => weight * sample.taskLoss[i]);
+    const difficultyWeights =
+      options.strategy === 'dyncim'
+        ? sample.dTask.map((dTask, i) => dTask * modality.dFuse[i])
+        : filled(batchSize, 1);
+    const scores =
+      options.strategy === 'hard-to-easy'
+        ? mirroredScores(sample.taskLoss)
+        : difficultyWeights.map((weight, i) => weight * sample.taskLoss[i]);
 
     const targetFraction = paceFraction({
       progress: batch.progress,

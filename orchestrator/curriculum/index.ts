@@ -7,11 +7,7 @@ export type {
   DynCimCurriculumState,
 } from './dyncim-curriculum';
 export { validateCurriculumBatch } from './curriculum-batch';
-export {
-  DEFAULT_DYNCIM_OPTIONS,
-  SAMPLE_METRICS,
-  resolveDynCimOptions,
-} from './curriculum-options';
+export { DEFAULT_DYNCIM_OPTIONS, SAMPLE_METRICS, resolveDynCimOptions } from './curriculum-options';
 export type {
   CurriculumStrategy,
   DynCimOptions,

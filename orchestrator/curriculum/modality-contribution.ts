@@ -43,9 +43,10 @@ export function geometricMeanRatio(losses: BatchLosses, options: GmrOptions): Fl
     let logSum = 0;
     for (let m = 0; m < numModalities; m++) {
       const logUnimodal = Math.log(flooredLoss(losses.unimodalLosses[m][i]));
-      logSum += options.form === 'paper'
-        ? logFused - logUnimodal
-        : Math.min(limit, Math.max(-limit, logUnimodal - logFused));
+      logSum +=
+        options.form === 'paper'
+          ? logFused - logUnimodal
+          : Math.min(limit, Math.max(-limit, logUnimodal - logFused));
     }
     ratios[i] = Math.exp(logSum / numModalities);
   }
@@ -161,8 +162,10 @@ export function modalityGates(inputs: GateInputs): Float64Array {
     const i = Math.floor(at / numModalities);
     const lambda = inputs.lambda[at];
     const blended =
-      inputs.source === 'gmr' ? inputs.gmr[i]
-        : inputs.source === 'hmir' ? inputs.hmir[i]
+      inputs.source === 'gmr'
+        ? inputs.gmr[i]
+        : inputs.source === 'hmir'
+          ? inputs.hmir[i]
           : lambda * inputs.gmr[i] + (1 - lambda) * inputs.hmir[i];
     gates[at] = sigmoid(blended);
   }

@@ -53,7 +53,7 @@ export function paceThreshold(scores: Float64Array, options: PaceThresholdOption
   const firstAbove = sorted.find((score) => score > lastAdmitted);
 
   if (count === sorted.length || firstAbove === undefined) {
-    return Math.max(options.fullAdmissionMargin * sorted[sorted.length - 1] / 2, SMALLEST_ETA);
+    return Math.max((options.fullAdmissionMargin * sorted[sorted.length - 1]) / 2, SMALLEST_ETA);
   }
 
   return firstAbove / 2;

@@ -290,8 +290,8 @@ export function taskDifficulty(
   const difficulty = new Float64Array(standardised[0].length);
 
   for (let i = 0; i < difficulty.length; i++) {
-    difficulty[i] = psi[0] * standardised[0][i] + psi[1] * standardised[1][i] +
-      psi[2] * standardised[2][i];
+    difficulty[i] =
+      psi[0] * standardised[0][i] + psi[1] * standardised[1][i] + psi[2] * standardised[2][i];
   }
 
   return difficulty;

@@ -13,8 +13,8 @@ import { SeededRandom } from '../util/rng';
  * w (DynCIM's omega*) or w = 1 (plain fusion).
  *
  * Two kinds differ only in F_m:
- *   'weighted-sum'  one fusion classifier F shared by all modalities, so z_f = (sum_m w_m h_m) F + b,
- *                   which is eq. 13 applied to the adapted features;
+ *   'weighted-sum'  one fusion classifier F shared by all modalities, so
+ *                   z_f = (sum_m w_m h_m) F + b, eq. 13 applied to the adapted features;
  *   'concat'        a block F_m per modality, which equals a linear layer on [h_1, ..., h_M].
  * Either way the per-modality logits exist by construction, so methods that scale one
  * modality's gradients or logits never slice a fused weight matrix at a fixed width, and the
@@ -125,7 +125,8 @@ function validateOptions(options: FusionHeadOptions): void {
   for (const modality of options.modalities) {
     if (!Number.isInteger(modality.featureWidth) || modality.featureWidth < 1) {
       throw new ConfigError(
-        `modality '${modality.name}' has featureWidth ${modality.featureWidth}; expected a positive integer`,
+        `modality '${modality.name}' has featureWidth ${modality.featureWidth}; ` +
+          'expected a positive integer',
       );
     }
   }
@@ -298,7 +299,8 @@ export class FusionHead {
       }
       if (feature.shape[0] !== batch) {
         throw new ShapeError(
-          `modality '${modality.name}' has ${feature.shape[0]} rows but '${this.modalities[0].name}' has ${batch}`,
+          `modality '${modality.name}' has ${feature.shape[0]} rows ` +
+            `but '${this.modalities[0].name}' has ${batch}`,
         );
       }
     });

@@ -39,7 +39,7 @@ export interface TrainConfig {
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   method: 'dyncim',
-  epochs: 30,
+  epochs: 60,
   batchSize: 64,
   learningRate: 1e-3,
   weightDecay: 1e-4,

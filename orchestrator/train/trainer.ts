@@ -12,7 +12,7 @@ import { accuracy, argmaxRows, macroF1 } from './metrics';
  */
 
 export interface TrainerOptions {
-  /** Passes over the training split. Default 30. */
+  /** Passes over the training split. Default 60. */
   epochs?: number;
   /** Samples per step. Default 64. */
   batchSize?: number;
@@ -53,7 +53,7 @@ export interface EpochHooks {
 }
 
 const DEFAULTS: Required<TrainerOptions> = {
-  epochs: 30,
+  epochs: 60,
   batchSize: 64,
   learningRate: 1e-3,
   weightDecay: 1e-4,

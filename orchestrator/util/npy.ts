@@ -32,7 +32,8 @@ export function encodeNpy(array: NpyArray): Buffer {
   const descriptor = DESCRIPTORS[array.data.constructor.name];
   if (productOf(array.shape) !== array.data.length) {
     throw new RangeError(
-      `npy shape [${array.shape}] holds ${productOf(array.shape)} values, data has ${array.data.length}`,
+      `npy shape [${array.shape}] holds ${productOf(array.shape)} values, ` +
+        `data has ${array.data.length}`,
     );
   }
 
@@ -95,7 +96,8 @@ export function decodeNpy(bytes: Buffer, file = '<buffer>'): NpyArray {
   const width = descriptor === '|u1' || descriptor === '<u1' ? 1 : 4;
   if (body.length !== count * width) {
     throw new InputError(
-      `.npy body holds ${body.length} bytes, shape [${shape}] of ${descriptor} needs ${count * width}` +
+      `.npy body holds ${body.length} bytes, shape [${shape}] of ${descriptor} ` +
+        `needs ${count * width}` +
         ' (the file is truncated or corrupt)',
       file,
     );

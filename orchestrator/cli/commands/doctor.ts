@@ -42,7 +42,8 @@ async function pythonSection(): Promise<string> {
   const info = findPython();
   const lines = [
     `interpreter: ${info.executable} ${info.version ?? ''}`.trim(),
-    `torch: ${info.torch ?? 'missing'}, torchvision: ${info.torchvision ?? 'missing'}, onnx: ${info.onnx ?? 'missing'}`,
+    `torch: ${info.torch ?? 'missing'}, torchvision: ${info.torchvision ?? 'missing'}, ` +
+      `onnx: ${info.onnx ?? 'missing'}`,
   ];
   if (info.problem)
     lines.push(`problem: ${info.problem} (install python3-torch python3-torchvision python3-onnx)`);

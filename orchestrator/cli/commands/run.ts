@@ -226,9 +226,11 @@ function printReport(table: string, summary: Record<string, any>): void {
     table.trimEnd(),
     '',
     `Exported DynCIM head: ${summary.exportedHead.path}`,
-    `  ONNX Runtime on the test split: accuracy ${percent(summary.exportedHead.testAccuracyOnnx)} ` +
+    `  ONNX Runtime on the test split: accuracy ` +
+      `${percent(summary.exportedHead.testAccuracyOnnx)} ` +
       `(tf.js: ${percent(summary.exportedHead.testAccuracyTfjs)})`,
-    `Raw prediction through encoders + exported head: ${summary.example.wav} + ${summary.example.image}`,
+    `Raw prediction through encoders + exported head: ${summary.example.wav} + ` +
+      summary.example.image,
     `  predicted ${summary.example.predicted} (label ${summary.example.label}); ` +
       `per modality: ${JSON.stringify(summary.example.modalityPredictions)}`,
     `Run folder: ${summary.runDir}`,
@@ -261,7 +263,7 @@ export function registerRunCommand(program: Command): void {
       'concat',
       'dyncim',
     ])
-    .option('--epochs <n>', 'training epochs (default 30)', parseInteger('--epochs'))
+    .option('--epochs <n>', 'training epochs (default 60)', parseInteger('--epochs'))
     .option('--device <name>', 'ONNX Runtime device: auto, cpu or cuda', 'auto')
     .option('--backend <name>', 'tf.js backend: auto, node-gpu, node, wasm, cpu', 'auto')
     .option(

@@ -30,7 +30,7 @@ function addTrainingOptions(command: Command): Command {
   return command
     .option('--config <file>', 'JSON file with training options; flags override it')
     .option('--modalities <list>', 'modalities to use, comma separated (default: all)', parseList)
-    .option('--epochs <n>', 'passes over the training split (default 30)', parseInteger('--epochs'))
+    .option('--epochs <n>', 'passes over the training split (default 60)', parseInteger('--epochs'))
     .option('--batch-size <n>', 'samples per step (default 64)', parseInteger('--batch-size'))
     .option('--lr <rate>', 'Adam learning rate (default 0.001)', parseNumber('--lr'))
     .option(
