@@ -1,4 +1,8 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { saveSnapshot } from '../orchestrator/model/head-snapshot';
 import { FusionHead } from '../orchestrator/model/fusion-head';
 import { PlainFusionMethod } from '../orchestrator/train/methods';
 import { Trainer, crossEntropyPerSample } from '../orchestrator/train/trainer';
@@ -62,7 +66,7 @@ describe('Trainer with plain fusion', () => {
     head.dispose();
   });
 
-  it('keeps the tensor count flat across steps and a checkpoint snapshot', () => {
+  it('keeps the tensor count flat across steps, a checkpoint save and an evaluation', () => {
     const features = syntheticFeatureSet({ samples: 200 });
     const head = headFor(features, 'weighted-sum');
     const trainer = new Trainer(head, new PlainFusionMethod(), features, { batchSize: 16 });
@@ -77,7 +81,9 @@ describe('Trainer with plain fusion', () => {
     step();
     const afterFirst = tf.memory().numTensors;
     for (let i = 0; i < 25; i++) step();
-    head.snapshot();
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'dyncim-trainer-'));
+    saveSnapshot(path.join(folder, 'checkpoint.json'), head.snapshot());
+    fs.rmSync(folder, { recursive: true, force: true });
     trainer.evaluate('val');
     step();
 
