@@ -144,6 +144,18 @@ describe('predictRaw', () => {
     await expect(predictRaw({ ...options, allowEncoderMismatch: true })).resolves.toBeDefined();
   });
 
+  it('refuses inputs or encoders for modalities the head does not have', async () => {
+    const typo = { ...baseOptions(), inputs: { audio: wavPath, visual: pngPath, sound: wavPath } };
+    await expect(predictRaw(typo)).rejects.toThrow(/modality sound, which the head does not have/);
+    const encoder = { ...baseOptions(), encoderPaths: { vision: wavPath } };
+    await expect(predictRaw(encoder)).rejects.toThrow(/an encoder given for modality vision/);
+  });
+
+  it('refuses an image given as audio by its file name', async () => {
+    const swapped = { ...baseOptions(), inputs: { audio: pngPath, visual: wavPath } };
+    await expect(predictRaw(swapped)).rejects.toThrow(/digit\.png: 'audio' input must be \.wav/);
+  });
+
   it('names a missing input and a file of the wrong kind', async () => {
     const noImage = { ...baseOptions(), inputs: { audio: wavPath } };
     await expect(predictRaw(noImage)).rejects.toThrow(/needs an input for 'visual'/);
@@ -152,6 +164,8 @@ describe('predictRaw', () => {
     fs.writeFileSync(textFile, 'hello');
     const wrongKind = { ...baseOptions(), inputs: { audio: textFile, visual: pngPath } };
     await expect(predictRaw(wrongKind)).rejects.toThrow(InputError);
-    await expect(predictRaw(wrongKind)).rejects.toThrow(/notes\.txt.*unsupported input type/);
+    await expect(predictRaw(wrongKind)).rejects.toThrow(
+      /notes\.txt: 'audio' input must be \.wav; got a '\.txt' file/,
+    );
   });
 });

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Command, CommanderError } from 'commander';
 import { componentLogger } from '../util/logger';
-import { ConfigError, DependencyError, InputError, ShapeError } from '../util/errors';
+import { ConfigError, DependencyError, InputError, ShapeError, StepError } from '../util/errors';
 import { registerDoctorCommand } from './commands/doctor';
 import { registerDatasetCommands } from './commands/dataset';
 import { registerEncoderCommands } from './commands/encoders';
@@ -18,7 +18,7 @@ import { registerRunCommand } from './commands/run';
  * they run, so extraction and training stay in separate processes with separate native stacks.
  */
 
-const KNOWN_ERRORS = [InputError, ShapeError, ConfigError, DependencyError];
+const KNOWN_ERRORS = [InputError, ShapeError, ConfigError, DependencyError, StepError];
 
 /** The version in the toolkit's package.json, found from source or from dist/. */
 function packageVersion(): string {

@@ -51,11 +51,16 @@ export function collectKeyValue(pair: string, previous: Record<string, unknown> 
 /** Reads a JSON config file, naming it on any error. */
 export function readConfigFile(file: string): Record<string, unknown> {
   if (!fs.existsSync(file)) throw new InputError('config file not found', file);
+  let parsed: unknown;
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (error) {
     throw new InputError(`config is not valid JSON (${(error as Error).message})`, file);
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new InputError('config must be a JSON object of training options', file);
+  }
+  return parsed as Record<string, unknown>;
 }
 
 /** Drops undefined fields so they do not override config-file values. */

@@ -23,20 +23,47 @@ export interface RawPrediction {
   encoders: Record<string, { path: string; sha256: string; provider: string }>;
 }
 
-/** Turns one raw file into a modality's encoder input, by the modality's kind of data. */
-function preprocessFile(file: string, invertImage: boolean): Float32Array {
+const AUDIO_EXTENSIONS = ['.wav'];
+const IMAGE_EXTENSIONS = ['.png', '.pgm'];
+
+/**
+ * Turns one raw file into a modality's encoder input. The modality decides how the file is
+ * read ('audio' takes WAV, 'visual' PNG or PGM), so a file given for the wrong modality is
+ * refused by name rather than decoded as the other kind.
+ */
+function preprocessFile(modality: string, file: string, invertImage: boolean): Float32Array {
   if (!fs.existsSync(file)) throw new InputError('input file not found', file);
   const extension = path.extname(file).toLowerCase();
+  const expected =
+    modality === 'audio'
+      ? AUDIO_EXTENSIONS
+      : modality === 'visual'
+        ? IMAGE_EXTENSIONS
+        : [...AUDIO_EXTENSIONS, ...IMAGE_EXTENSIONS];
+  if (!expected.includes(extension)) {
+    throw new InputError(
+      `'${modality}' input must be ${expected.join(' or ')}; got a '${extension}' file`,
+      file,
+    );
+  }
 
-  if (extension === '.wav') {
+  if (AUDIO_EXTENSIONS.includes(extension)) {
     const audio = readWavFile(file);
     return preprocessAudio(audio.samples, audio.sampleRate, { source: file });
   }
-  if (extension === '.png' || extension === '.pgm') {
-    const image = readImageFile(file, { invert: invertImage });
-    return preprocessImage(image.pixels, image.width, image.height);
+  const image = readImageFile(file, { invert: invertImage });
+  return preprocessImage(image.pixels, image.width, image.height);
+}
+
+/** Refuses inputs or encoders for modalities the head does not have (likely typos). */
+function checkModalityNames(kind: string, given: Record<string, string>, known: string[]): void {
+  const unknown = Object.keys(given).filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `${kind} given for modality ${unknown.join(', ')}, which the head does not have ` +
+        `(its modalities: ${known.join(', ')})`,
+    );
   }
-  throw new InputError(`unsupported input type '${extension}' (expected .wav, .png or .pgm)`, file);
 }
 
 function checkEncoderMatches(
@@ -70,6 +97,9 @@ export async function predictRaw(options: {
   const encoders: RawPrediction['encoders'] = {};
 
   try {
+    const known = head.schema.modalities.map((modality) => modality.name);
+    checkModalityNames('an input', options.inputs, known);
+    checkModalityNames('an encoder', options.encoderPaths, known);
     for (const modality of head.schema.modalities) {
       const file = options.inputs[modality.name];
       if (!file) {
@@ -88,10 +118,8 @@ export async function predictRaw(options: {
           modality.encoderSha256,
           options.allowEncoderMismatch,
         );
-        features[modality.name] = await encoder.encode(
-          preprocessFile(file, options.invertImage),
-          1,
-        );
+        const input = preprocessFile(modality.name, file, options.invertImage);
+        features[modality.name] = await encoder.encode(input, 1);
         encoders[modality.name] = {
           path: encoderPath,
           sha256: encoder.sha256,
@@ -137,6 +165,31 @@ function gatherSplit(set: FeatureSet, ids: Int32Array): Record<string, Float32Ar
   return features;
 }
 
+/** Features made by other encoders than the head was trained on would not mean the same. */
+function checkFeatureEncoders(
+  set: FeatureSet,
+  modalities: Array<{ name: string; encoderSha256: string | null }>,
+  indexFile: string,
+): void {
+  for (const modality of modalities) {
+    const features = set.modalities.find((entry) => entry.name === modality.name);
+    if (!features) {
+      throw new InputError(
+        `holds no features for the head's modality '${modality.name}'`,
+        indexFile,
+      );
+    }
+    if (modality.encoderSha256 && features.encoderSha256 !== modality.encoderSha256) {
+      throw new InputError(
+        `features for '${modality.name}' come from encoder sha256 ` +
+          `${String(features.encoderSha256).slice(0, 12)}, the head was trained on ` +
+          `${modality.encoderSha256.slice(0, 12)}`,
+        indexFile,
+      );
+    }
+  }
+}
+
 /** Runs the exported head over one split of cached features and scores it. */
 export async function predictSplit(options: {
   headPath: string;
@@ -144,11 +197,15 @@ export async function predictSplit(options: {
   split: SplitName;
   device: Device;
 }): Promise<{ split: SplitName; count: number; accuracy: number; macroF1: number }> {
+  if (!['train', 'val', 'test'].includes(options.split)) {
+    throw new ConfigError(`--split must be train, val or test; got '${options.split}'`);
+  }
   const set = loadFeatureSet(options.featureIndex);
   const ids = splitIndices(set, options.split);
   const head = await ExportedHead.create({ modelPath: options.headPath, device: options.device });
 
   try {
+    checkFeatureEncoders(set, head.schema.modalities, options.featureIndex);
     const outputs = await head.run(gatherSplit(set, ids), ids.length);
     const classes = head.schema.classNames.length;
     const predictions = argmaxRows(outputs.logits, classes);

@@ -1,8 +1,8 @@
 import * as path from 'path';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
+import { writeFileAtomic, writeFolderAtomic, writeJsonAtomic } from '../util/atomic';
 import { ConfigError } from '../util/errors';
 import { componentLogger } from '../util/logger';
-import { FeatureSet } from './feature-set';
+import { FeatureSet, selectModalities } from './feature-set';
 import { TrainConfig, TrainSummary, trainOnFeatures } from './train-run';
 
 /**
@@ -24,6 +24,7 @@ export interface ComparisonRow {
 
 export interface Comparison {
   rows: ComparisonRow[];
+  /** One per method and seed; `runDir` and `checkpoint` are relative to the comparison folder. */
   runs: Array<TrainSummary & { runDir: string; spec: MethodSpec }>;
 }
 
@@ -97,25 +98,33 @@ export async function compareMethods(options: {
 }): Promise<Comparison> {
   const log = componentLogger('compare');
   const specs = options.methods.map((spec) => ({ spec, fields: configForSpec(spec) }));
+  for (const { fields } of specs) {
+    if (fields.modalities) selectModalities(options.features, fields.modalities);
+  }
   const comparison: Comparison = { rows: [], runs: [] };
 
-  for (const { spec, fields } of specs) {
-    const summaries: TrainSummary[] = [];
-    for (const seed of options.seeds) {
-      const runDir = path.join(options.outDir, `${spec.replace(':', '-')}-seed${seed}`);
-      log.info({ method: spec, seed, runDir }, 'run started');
-      const { summary } = await trainOnFeatures({
-        features: options.features,
-        runDir,
-        config: { ...options.config, ...fields, seed },
-      });
-      summaries.push(summary);
-      comparison.runs.push({ ...summary, runDir, spec });
+  // built aside and swapped in whole: a failed comparison leaves an earlier one untouched
+  await writeFolderAtomic(options.outDir, async (workDir) => {
+    for (const { spec, fields } of specs) {
+      const summaries: TrainSummary[] = [];
+      for (const seed of options.seeds) {
+        const name = `${spec.replace(':', '-')}-seed${seed}`;
+        log.info({ method: spec, seed, runDir: path.join(options.outDir, name) }, 'run started');
+        const { summary } = await trainOnFeatures({
+          features: options.features,
+          runDir: path.join(workDir, name),
+          config: { ...options.config, ...fields, seed },
+        });
+        // paths relative to the comparison folder, so it stays valid wherever it is moved
+        const checkpoint = path.join(name, 'checkpoints', 'best.json');
+        summaries.push(summary);
+        comparison.runs.push({ ...summary, checkpoint, runDir: name, spec });
+      }
+      comparison.rows.push(rowFor(spec, summaries));
     }
-    comparison.rows.push(rowFor(spec, summaries));
-  }
 
-  writeJsonAtomic(path.join(options.outDir, 'comparison.json'), comparison);
-  writeFileAtomic(path.join(options.outDir, 'comparison.md'), comparisonTable(comparison));
+    writeJsonAtomic(path.join(workDir, 'comparison.json'), comparison);
+    writeFileAtomic(path.join(workDir, 'comparison.md'), comparisonTable(comparison));
+  });
   return comparison;
 }

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { InputError, ShapeError } from '../util/errors';
 import { readNpy } from '../util/npy';
 import { writeJsonAtomic } from '../util/atomic';
+import { MANIFEST_FILE, readManifest } from '../data/manifest';
 
 /**
  * Frozen features of a whole dataset, held in memory: one row per sample and modality.
@@ -48,12 +49,7 @@ export function writeFeatureIndex(file: string, index: FeatureIndex): void {
   writeJsonAtomic(file, index);
 }
 
-interface ManifestSample {
-  label: number;
-  split: SplitName;
-}
-
-function readJson(file: string): any {
+function readJson(file: string): unknown {
   if (!fs.existsSync(file)) throw new InputError('file not found', file);
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -70,6 +66,34 @@ function checkFinite(values: Float32Array, file: string): void {
   }
 }
 
+/** Checks the index's structure, so a hand-edited file fails with its name, not a TypeError. */
+function checkIndex(value: unknown, file: string): FeatureIndex {
+  const index = value as Partial<FeatureIndex> | null;
+  if (typeof index !== 'object' || index === null || index.format !== 'dyncim-features/1') {
+    const format = JSON.stringify((index as { format?: unknown } | null)?.format);
+    throw new InputError(`not a dyncim feature index (format ${format})`, file);
+  }
+  if (typeof index.datasetDir !== 'string') {
+    throw new InputError('"datasetDir" must name the dataset folder', file);
+  }
+  if (!Array.isArray(index.modalities) || index.modalities.length === 0) {
+    throw new InputError('"modalities" must be a non-empty list', file);
+  }
+
+  index.modalities.forEach((entry, i) => {
+    const ok =
+      typeof entry === 'object' &&
+      entry !== null &&
+      typeof entry.name === 'string' &&
+      typeof entry.file === 'string' &&
+      typeof entry.encoderSha256 === 'string';
+    if (!ok) {
+      throw new InputError(`modalities[${i}] needs string fields name, file, encoderSha256`, file);
+    }
+  });
+  return index as FeatureIndex;
+}
+
 function loadModality(entry: FeatureIndex['modalities'][number], indexFile: string, rows: number) {
   const file = path.resolve(path.dirname(indexFile), entry.file);
   const array = readNpy(file);
@@ -80,7 +104,7 @@ function loadModality(entry: FeatureIndex['modalities'][number], indexFile: stri
   if (array.shape[0] !== rows) {
     throw new InputError(`holds ${array.shape[0]} rows but the dataset has ${rows} samples`, file);
   }
-  if (entry.shape && array.shape[1] !== entry.shape[1]) {
+  if (Array.isArray(entry.shape) && array.shape[1] !== entry.shape[1]) {
     throw new InputError(
       `width ${array.shape[1]} does not match ${entry.shape[1]} recorded in ${indexFile}`,
       file,
@@ -98,29 +122,24 @@ function loadModality(entry: FeatureIndex['modalities'][number], indexFile: stri
 
 /** Reads a feature index and the dataset manifest it points to. */
 export function loadFeatureSet(indexFile: string): FeatureSet {
-  const index = readJson(indexFile) as FeatureIndex;
-  if (index.format !== 'dyncim-features/1') {
-    throw new InputError(
-      `not a dyncim feature index (format ${JSON.stringify(index.format)})`,
-      indexFile,
-    );
+  const index = checkIndex(readJson(indexFile), indexFile);
+  const datasetDir = path.resolve(path.dirname(indexFile), index.datasetDir);
+  const manifest = readManifest(path.join(datasetDir, MANIFEST_FILE));
+  const samples = manifest.samples;
+
+  const featureSet: FeatureSet = {
+    classNames: manifest.classes,
+    labels: Int32Array.from(samples.map((sample) => sample.label)),
+    splits: samples.map((sample) => sample.split),
+    modalities: index.modalities.map((entry) => loadModality(entry, indexFile, samples.length)),
+  };
+
+  try {
+    validateFeatureSet(featureSet);
+  } catch (error) {
+    if (error instanceof ShapeError) throw new InputError(error.message, indexFile);
+    throw error;
   }
-
-  const manifestFile = path.join(
-    path.resolve(path.dirname(indexFile), index.datasetDir),
-    'dataset.json',
-  );
-  const manifest = readJson(manifestFile);
-  const samples: ManifestSample[] = manifest.samples;
-  const classNames: string[] = manifest.classes;
-  const labels = Int32Array.from(samples.map((sample) => sample.label));
-  const splits = samples.map((sample) => sample.split);
-
-  const modalities = index.modalities.map((entry) =>
-    loadModality(entry, indexFile, samples.length),
-  );
-  const featureSet = { classNames, labels, splits, modalities };
-  validateFeatureSet(featureSet);
   return featureSet;
 }
 

@@ -4,7 +4,7 @@ import { FusionHead, HeadSnapshot } from '../model/fusion-head';
 import { saveSnapshot } from '../model/head-snapshot';
 import { DynCimOptions, resolveDynCimOptions } from '../curriculum/curriculum-options';
 import { BackendPreference, initialiseBackend } from '../tf/backend';
-import { appendLine, writeJsonAtomic } from '../util/atomic';
+import { appendLine, writeFolderAtomic, writeJsonAtomic } from '../util/atomic';
 import { ConfigError } from '../util/errors';
 import { componentLogger } from '../util/logger';
 import { createProgress } from '../util/progress';
@@ -64,8 +64,32 @@ export interface TrainSummary {
 
 /** Merges a partial config over the defaults and checks it. */
 export function resolveTrainConfig(partial: Partial<TrainConfig>): TrainConfig {
+  if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) {
+    throw new ConfigError(
+      `a training config must be a JSON object; got ${JSON.stringify(partial)}`,
+    );
+  }
+  const known = [...Object.keys(DEFAULT_TRAIN_CONFIG), 'modalities'];
+  const unknown = Object.keys(partial).filter((key) => !known.includes(key));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `unknown training option(s) ${unknown.join(', ')}; known: ${known.join(', ')}`,
+    );
+  }
+
   const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...partial };
   config.dyncim = { ...partial.dyncim };
+  const modalities = config.modalities;
+  if (
+    modalities !== undefined &&
+    (!Array.isArray(modalities) ||
+      modalities.length === 0 ||
+      modalities.some((name) => typeof name !== 'string' || name.length === 0))
+  ) {
+    throw new ConfigError(
+      `modalities must be a non-empty list of names; got ${JSON.stringify(modalities)}`,
+    );
+  }
 
   if (!['dyncim', 'concat', 'unimodal'].includes(config.method)) {
     throw new ConfigError(`method must be dyncim, concat or unimodal; got '${config.method}'`);
@@ -75,8 +99,14 @@ export function resolveTrainConfig(partial: Partial<TrainConfig>): TrainConfig {
       throw new ConfigError(`${key} must be a positive integer; got ${config[key]}`);
     }
   }
-  if (!(config.learningRate > 0)) {
-    throw new ConfigError(`learningRate must be > 0; got ${config.learningRate}`);
+  if (!(config.learningRate > 0 && Number.isFinite(config.learningRate))) {
+    throw new ConfigError(`learningRate must be a finite number > 0; got ${config.learningRate}`);
+  }
+  if (!(config.weightDecay >= 0 && Number.isFinite(config.weightDecay))) {
+    throw new ConfigError(`weightDecay must be a finite number >= 0; got ${config.weightDecay}`);
+  }
+  if (!Number.isInteger(config.seed)) {
+    throw new ConfigError(`seed must be an integer; got ${config.seed}`);
   }
   if (config.method === 'unimodal' && config.modalities?.length !== 1) {
     throw new ConfigError('method unimodal needs exactly one modality (--modalities audio)');
@@ -117,11 +147,39 @@ export async function trainOnFeatures(options: {
   config: Partial<TrainConfig>;
 }): Promise<{ summary: TrainSummary; best: HeadSnapshot }> {
   const config = resolveTrainConfig(options.config);
-  const backend = await initialiseBackend(config.backend);
   const names = config.modalities ?? options.features.modalities.map((modality) => modality.name);
   const features = selectModalities(options.features, names);
+  checkSplits(features);
+
+  // the run is built in a temporary sibling folder and swapped in only when it is complete,
+  // so a failed or interrupted run never leaves a mixed folder or destroys an earlier one
+  let result: { summary: TrainSummary; best: HeadSnapshot } | undefined;
+  await writeFolderAtomic(options.runDir, async (workDir) => {
+    result = await trainInto(workDir, features, config, names);
+  });
+  result!.summary.checkpoint = path.join(options.runDir, 'checkpoints', 'best.json');
+  return result!;
+}
+
+/** Every split must hold samples: an empty one means the dataset's splits are not usable. */
+function checkSplits(features: FeatureSet): void {
+  for (const split of ['train', 'val', 'test'] as const) {
+    if (splitIndices(features, split).length === 0) {
+      throw new ConfigError(
+        `the ${split} split holds no samples; the dataset needs train, val and test samples`,
+      );
+    }
+  }
+}
+
+async function trainInto(
+  runDir: string,
+  features: FeatureSet,
+  config: TrainConfig,
+  names: string[],
+): Promise<{ summary: TrainSummary; best: HeadSnapshot }> {
+  const backend = await initialiseBackend(config.backend);
   const log = componentLogger('train', { method: config.method, seed: config.seed });
-  const runDir = options.runDir;
 
   fs.mkdirSync(path.join(runDir, 'checkpoints'), { recursive: true });
   writeJsonAtomic(path.join(runDir, 'config.json'), { ...config, modalities: names });
@@ -131,7 +189,6 @@ export async function trainOnFeatures(options: {
     test: Array.from(splitIndices(features, 'test')),
   });
   const metricsFile = path.join(runDir, 'metrics.jsonl');
-  fs.rmSync(metricsFile, { force: true });
 
   const method = buildMethod(config, features);
   const head = FusionHead.create({
@@ -201,7 +258,7 @@ export async function trainOnFeatures(options: {
     inferenceModalityWeights: Array.from(best!.snapshot.inferenceModalityWeights),
     trainSeconds,
     backend: backend.backendName,
-    checkpoint: path.join(runDir, 'checkpoints', 'best.json'),
+    checkpoint: path.join('checkpoints', 'best.json'),
   };
   writeJsonAtomic(path.join(runDir, 'summary.json'), summary);
   log.info(

@@ -38,3 +38,11 @@ export class DependencyError extends Error {
     this.name = 'DependencyError';
   }
 }
+
+/** A step of a multi-process job failed; the step has already reported its own error. */
+export class StepError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StepError';
+  }
+}

@@ -2,9 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { Command } from 'commander';
-import { ConfigError, DependencyError } from '../../util/errors';
+import { ConfigError, StepError } from '../../util/errors';
 import { componentLogger } from '../../util/logger';
-import { writeJsonAtomic } from '../../util/atomic';
+import { writeFolderAtomic, writeJsonAtomic } from '../../util/atomic';
 import { parseInteger, parseIntegerList, parseList, parseNumber } from '../options';
 import { parseSnrRange } from './dataset';
 
@@ -45,8 +45,9 @@ function runStep(step: string, args: string[]): string {
   });
 
   if (child.status !== 0) {
-    throw new DependencyError(
-      `step '${step}' failed (exit code ${child.status}); see the log above`,
+    throw new StepError(
+      `dyncim run stopped: step '${step}' failed (exit code ${child.status}); ` +
+        'its own error is logged above',
     );
   }
   log.info({ step, seconds: (Date.now() - started) / 1000 }, 'step finished');
@@ -116,106 +117,85 @@ async function writeExampleInputs(datasetDir: string, runDir: string) {
   return exportSampleInputs({ datasetDir, split: 'test', outDir: path.join(runDir, 'examples') });
 }
 
+/** The extract step: features of every modality, cached beside other datasets' features. */
+function extractStep(flags: RunFlags, datasetDir: string): string {
+  const featuresDir = path.join(flags.cache, 'features', path.basename(datasetDir));
+  const args = ['--dataset', datasetDir, '--models', flags.models, '--cache', featuresDir];
+  runStep('extract', ['extract', ...args, '--device', flags.device]);
+  return path.join(featuresDir, 'features.json');
+}
+
+/** Trains every method into `<workDir>/compare`; returns the printed table and the results. */
+function compareStep(flags: RunFlags, featureIndex: string, workDir: string) {
+  const compareDir = path.join(workDir, 'compare');
+  const table = runStep('compare', [
+    'compare',
+    ...['--features', featureIndex, '--out', compareDir],
+    ...['--methods', flags.methods.join(','), '--seeds', flags.seeds.join(',')],
+    ...trainingFlags(flags),
+  ]);
+  const comparison: Comparison = JSON.parse(
+    fs.readFileSync(path.join(compareDir, 'comparison.json'), 'utf8'),
+  );
+  return { table, comparison, compareDir };
+}
+
 export async function runMainJob(flags: RunFlags): Promise<void> {
   const runDir = path.resolve(flags.out ?? path.join('runs', `main-${flags.source}`));
-  fs.mkdirSync(runDir, { recursive: true });
   log.info({ runDir, source: flags.source }, 'main job started');
 
   checkEncoders(flags.models);
   const datasetDir = await ensureDataset(flags);
+  const featureIndex = extractStep(flags, datasetDir);
 
-  const featuresDir = path.join(flags.cache, 'features', path.basename(datasetDir));
-  runStep('extract', [
-    'extract',
-    '--dataset',
-    datasetDir,
-    '--models',
-    flags.models,
-    '--cache',
-    featuresDir,
-    '--device',
-    flags.device,
-  ]);
-  const featureIndex = path.join(featuresDir, 'features.json');
+  // the run folder is built aside and swapped in at the end: a failed step leaves an earlier
+  // run folder as it was, and no half-made one
+  let report: { table: string; summary: Record<string, any> } | undefined;
+  await writeFolderAtomic(runDir, async (workDir) => {
+    const { table, comparison, compareDir } = compareStep(flags, featureIndex, workDir);
+    const headRun =
+      comparison.runs.find((run) => run.spec === 'dyncim') ??
+      comparison.runs[comparison.runs.length - 1];
+    const checkpoint = path.join(compareDir, headRun.runDir, 'checkpoints', 'best.json');
+    const workHead = path.join(workDir, 'head.onnx');
+    runStep('export', ['export', '--checkpoint', checkpoint, '--out', workHead]);
 
-  const compareDir = path.join(runDir, 'compare');
-  const table = runStep('compare', [
-    'compare',
-    '--features',
-    featureIndex,
-    '--out',
-    compareDir,
-    '--methods',
-    flags.methods.join(','),
-    '--seeds',
-    flags.seeds.join(','),
-    ...trainingFlags(flags),
-  ]);
+    const device = ['--device', flags.device];
+    const onTest = ['--features', featureIndex, '--split', 'test'];
+    const exported = JSON.parse(
+      runStep('check export', ['predict', '--head', workHead, ...onTest, ...device]),
+    );
+    const examples = await writeExampleInputs(datasetDir, workDir);
+    const inputs = ['--wav', examples.wav, '--image', examples.image, '--models', flags.models];
+    const prediction = JSON.parse(
+      runStep('predict raw', ['predict', '--head', workHead, ...inputs, ...device]),
+    );
 
-  const comparison: Comparison = JSON.parse(
-    fs.readFileSync(path.join(compareDir, 'comparison.json'), 'utf8'),
-  );
-  const dyncimRun =
-    comparison.runs.find((run) => run.spec === 'dyncim') ??
-    comparison.runs[comparison.runs.length - 1];
-  const headPath = path.join(runDir, 'head.onnx');
-  runStep('export', [
-    'export',
-    '--checkpoint',
-    path.join(dyncimRun.runDir, 'checkpoints', 'best.json'),
-    '--out',
-    headPath,
-  ]);
-
-  const exported = JSON.parse(
-    runStep('check export', [
-      'predict',
-      '--head',
-      headPath,
-      '--features',
+    const final = (file: string) => path.join(runDir, path.relative(workDir, file));
+    const summary = {
+      runDir,
+      datasetDir,
       featureIndex,
-      '--split',
-      'test',
-      '--device',
-      flags.device,
-    ]),
-  );
-  const examples = await writeExampleInputs(datasetDir, runDir);
-  const prediction = JSON.parse(
-    runStep('predict raw', [
-      'predict',
-      '--head',
-      headPath,
-      '--wav',
-      examples.wav,
-      '--image',
-      examples.image,
-      '--models',
-      flags.models,
-      '--device',
-      flags.device,
-    ]),
-  );
+      comparison: final(path.join(compareDir, 'comparison.md')),
+      exportedHead: {
+        path: final(workHead),
+        from: final(path.join(compareDir, headRun.runDir)),
+        testAccuracyOnnx: exported.accuracy,
+        testAccuracyTfjs: headRun.test.accuracy,
+      },
+      example: {
+        ...examples,
+        wav: final(examples.wav),
+        image: final(examples.image),
+        predicted: prediction.predicted,
+        modalityPredictions: prediction.modalityPredictions,
+      },
+    };
+    writeJsonAtomic(path.join(workDir, 'summary.json'), summary);
+    report = { table, summary };
+  });
 
-  const summary = {
-    runDir,
-    datasetDir,
-    featureIndex,
-    comparison: path.join(compareDir, 'comparison.md'),
-    exportedHead: {
-      path: headPath,
-      from: dyncimRun.runDir,
-      testAccuracyOnnx: exported.accuracy,
-      testAccuracyTfjs: dyncimRun.test.accuracy,
-    },
-    example: {
-      ...examples,
-      predicted: prediction.predicted,
-      modalityPredictions: prediction.modalityPredictions,
-    },
-  };
-  writeJsonAtomic(path.join(runDir, 'summary.json'), summary);
-  printReport(table, summary);
+  printReport(report!.table, report!.summary);
 }
 
 function printReport(table: string, summary: Record<string, any>): void {

@@ -42,7 +42,7 @@ function addTrainingOptions(command: Command): Command {
     .option('--backend <name>', 'tf.js backend: auto, node-gpu, node, wasm, cpu (default auto)')
     .option(
       '--dyncim <key=value>',
-      'a DynCIM option, repeatable, e.g. --dyncim gamma=0.99 (see docs/method.md)',
+      'a DynCIM option, repeatable, e.g. --dyncim volatilityDecay=0.99 (see docs/method.md)',
       collectKeyValue,
     );
 }
