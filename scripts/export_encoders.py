@@ -46,10 +46,11 @@ MODALITY_SHAPES = {
     'visual': (3, 32, 32),
 }
 
-# epochs sized so each modality trains in about two minutes on 2 CPU cores (see models/README.md)
+# epochs sized so the whole setup stays well inside 15 minutes on 2 CPU cores: about 100 s per
+# modality on a quiet machine (see models/README.md)
 DEFAULT_EPOCHS = {
-    'audio': 10,
-    'visual': 24,
+    'audio': 8,
+    'visual': 12,
 }
 
 # the probe batch written into provenance lets the TypeScript test compare ONNX Runtime's
@@ -422,8 +423,8 @@ def parse_args(argv):
     parser.add_argument('--checkpoint-visual', help='state_dict to load for the visual encoder')
     parser.add_argument('--modalities', default='audio,visual', help='comma-separated subset')
     parser.add_argument('--epochs', type=int,
-                        help='pretraining epochs (default: audio 10, visual 24, '
-                             'about 2 minutes each on 2 cores)')
+                        help='pretraining epochs (default: audio 8, visual 12, '
+                             'about 100 s each on 2 quiet cores)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--lr', type=float, default=0.05, help='peak learning rate')

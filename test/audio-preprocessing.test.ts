@@ -265,6 +265,19 @@ describe('preprocessAudio', () => {
     expect(() => preprocessAudio(new Float32Array(10), 0)).toThrow(/sample rate/);
   });
 
+  it.each([4294967295, 1, 384001])('rejects a sample rate of %d Hz, naming the clip', (rate) => {
+    const started = Date.now();
+
+    expect(() =>
+      preprocessAudio(new Float32Array(8000).fill(0.1), rate, { source: 'a.wav' }),
+    ).toThrow(
+      new RegExp(`^a\\.wav: sample rate ${rate} Hz is outside the supported 1000 to 384000 Hz`),
+    );
+    expect(() => preprocessAudio(new Float32Array(10), rate)).toThrow(InputError);
+    // refused before any resampling (1 Hz used to take seconds per clip)
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+
   const fsddFile = '/work/shared/data/fsdd/recordings/3_theo_12.wav';
   (fs.existsSync(fsddFile) ? it : it.skip)('handles a real recording', () => {
     const decoded = readWavFile(fsddFile);

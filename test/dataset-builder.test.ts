@@ -366,3 +366,56 @@ describe('buildDataset with noisy FSDD audio', () => {
     expect(loaded.manifest.build.audioSnrDb).toEqual([-5, 5]);
   });
 });
+
+/** A mono 32-bit float WAV (format code 3) at 8 kHz. */
+function floatWav(samples: Float32Array): Buffer {
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0, 'latin1');
+  header.writeUInt32LE(36 + samples.byteLength, 4);
+  header.write('WAVEfmt ', 8, 'latin1');
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(3, 20);
+  header.writeUInt16LE(1, 22);
+  header.writeUInt32LE(8000, 24);
+  header.writeUInt32LE(32000, 28);
+  header.writeUInt16LE(4, 32);
+  header.writeUInt16LE(32, 34);
+  header.write('data', 36, 'latin1');
+  header.writeUInt32LE(samples.byteLength, 40);
+  return Buffer.concat([header, Buffer.from(samples.buffer)]);
+}
+
+describe('buildDataset bad FSDD input', () => {
+  it('names the recording and its first NaN sample even when noise is added', async () => {
+    const fsddDir = makeFsdd('fsdd-nan');
+    const samples = tone(400);
+    samples[1234] = NaN;
+    samples[2000] = NaN;
+    fs.writeFileSync(path.join(fsddDir, '4_amy_5.wav'), floatWav(samples));
+    const target = path.join(folder, 'never-written-nan');
+
+    const attempt = buildDataset({ source: 'fsdd', fsddDir, outDir: target, audioSnrDb: [-5, 5] });
+
+    await expect(attempt).rejects.toThrow(InputError);
+    await expect(attempt).rejects.toThrow(/4_amy_5\.wav: audio sample 1234 is NaN/);
+    expect(fs.existsSync(target)).toBe(false);
+  });
+
+  it('names the folder and the indices of each split when a split has no recordings', async () => {
+    const fsddDir = makeFsdd('fsdd-no-val');
+    for (const name of fs.readdirSync(fsddDir)) {
+      if (/_5\.wav$/.test(name)) fs.rmSync(path.join(fsddDir, name));
+    }
+    const target = path.join(folder, 'never-written-no-val');
+
+    const error = await buildDataset({ source: 'fsdd', fsddDir, outDir: target }).catch(
+      (caught: Error) => caught,
+    );
+
+    expect(error).toBeInstanceOf(InputError);
+    expect((error as InputError).path).toBe(fsddDir);
+    expect((error as Error).message).toContain(`${fsddDir}: FSDD folder has no val recordings`);
+    expect((error as Error).message).toMatch(/train 10 and above, val 5\.\.9, test 0\.\.4/);
+    expect(fs.existsSync(target)).toBe(false);
+  });
+});

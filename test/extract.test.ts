@@ -150,6 +150,39 @@ describe('extractFeatures', () => {
     );
   });
 
+  test("a cache edited to another width than the encoder's is recomputed, logged", async () => {
+    const first = await extract();
+    const metadataPath = path.join(cacheDir, 'audio-tiny.json');
+    const metadata = JSON.parse(fs.readFileSync(metadataPath, 'utf8'));
+    writeNpy(first.cachePath, { data: new Float32Array(5 * 256), shape: [5, 256] });
+    fs.writeFileSync(metadataPath, JSON.stringify({ ...metadata, shape: [5, 256] }));
+    logLines = [];
+
+    const result = await extract();
+
+    expect(result.cacheHit).toBe(false);
+    expect(result.shape).toEqual([5, 3]);
+    expect(Array.from(result.features)).toEqual(EXPECTED);
+    const stale = logLines.find((line) => line.msg === 'cache stale');
+    expect(stale?.reason).toBe(
+      "cached feature width 256 is not the encoder's 3 (cached shape [5,256], expected [5, 3])",
+    );
+    expect(readNpy(first.cachePath).shape).toEqual([5, 3]);
+  });
+
+  test('EXPECTED FAILURE: a cache hit holding NaN names the cache file', async () => {
+    const first = await extract();
+    const features = Float32Array.from(first.features);
+    features[2 * 3 + 1] = NaN;
+    writeNpy(first.cachePath, { data: features, shape: [5, 3] });
+
+    const error = await extract().catch((caught) => caught);
+
+    expect(error).toBeInstanceOf(InputError);
+    expect(error.path).toBe(first.cachePath);
+    expect(error.message).toMatch(/cached features hold NaN at row 2, column 1/);
+  });
+
   test('EXPECTED FAILURE: inputs of another shape name the file and both shapes', async () => {
     const inputPath = path.join(datasetDir, 'audio.npy');
     writeNpy(inputPath, { data: datasetInputs(5, 25), shape: [5, 1, 5, 5] });

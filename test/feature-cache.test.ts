@@ -22,6 +22,7 @@ const WANTED: CacheExpectation = {
   preprocessingVersion: 'audio-logmel-v1',
   inputSha256: 'i'.repeat(64),
   rows: 2,
+  featureWidth: 3,
 };
 
 function metadataFor(wanted: CacheExpectation, width = 3): FeatureCacheMetadata {
@@ -121,7 +122,21 @@ describe('writeCacheEntry and lookupCache', () => {
 
     const lookup = lookupCache(entry, { ...WANTED, rows: 5 });
 
-    expect(lookup).toEqual({ status: 'stale', reason: 'cached shape [2,3] is not [5, D]' });
+    expect(lookup).toEqual({ status: 'stale', reason: 'cached shape [2,3] is not [5, 3]' });
+  });
+
+  test("an entry of another width than the encoder's is stale, naming both widths", () => {
+    // the .npy and its .json agree with each other, on a width the encoder does not output
+    writeCacheEntry(entry, new Float32Array(2 * 256), metadataFor(WANTED, 256));
+
+    const lookup = lookupCache(entry, { ...WANTED, featureWidth: 512 });
+
+    expect(lookup).toEqual({
+      status: 'stale',
+      reason:
+        "cached feature width 256 is not the encoder's 512 (cached shape [2,256], " +
+        'expected [2, 512])',
+    });
   });
 
   test('features without metadata are an incomplete, stale entry', () => {
@@ -138,7 +153,7 @@ describe('writeCacheEntry and lookupCache', () => {
     const newer = { ...WANTED, encoderSha256: 'f'.repeat(64) };
 
     writeCacheEntry(entry, Float32Array.from([7, 8]), metadataFor(newer, 1));
-    const lookup = lookupCache(entry, newer);
+    const lookup = lookupCache(entry, { ...newer, featureWidth: 1 });
 
     expect(lookup.status === 'hit' && Array.from(lookup.features)).toEqual([7, 8]);
     expect(fs.readdirSync(scratch).sort()).toEqual(['audio-resnet18.json', 'audio-resnet18.npy']);
@@ -190,4 +205,19 @@ describe('lookupCache on corrupt entries', () => {
 
     expect(() => lookupCache(entry, WANTED)).toThrow(/found format "something-else"/);
   });
+
+  test.each([NaN, Infinity])(
+    'EXPECTED FAILURE: a cached %p names the file, the row and the column',
+    (value) => {
+      const features = Float32Array.from(FEATURES);
+      features[4] = value;
+      writeCacheEntry(entry, features, metadataFor(WANTED));
+
+      expect(() => lookupCache(entry, WANTED)).toThrow(InputError);
+      expect(() => lookupCache(entry, WANTED)).toThrow(
+        `${entry.arrayPath}: cached features hold ${value} at row 1, column 1; features must ` +
+          `be finite: the file is corrupt, delete it and ${entry.metadataPath} to recompute`,
+      );
+    },
+  );
 });

@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { OnnxEncoder } from '../orchestrator/encoders/onnx-encoder';
 import { ConfigError, InputError, ShapeError } from '../orchestrator/util/errors';
-import { writeTinyModel } from './helpers/tiny-encoder';
+import { TINY_WEIGHTS, writeTinyModel } from './helpers/tiny-encoder';
 
 let scratch: string;
 
@@ -66,6 +66,26 @@ describe('OnnxEncoder on a tiny Flatten -> MatMul encoder', () => {
   test('BAD CALL: an input of the wrong length is a ShapeError with both lengths', async () => {
     await expect(encoder.encode(new Float32Array(20), 2)).rejects.toThrow(ShapeError);
     await expect(encoder.encode(new Float32Array(20), 2)).rejects.toThrow(/need 32 .*received 20/);
+  });
+
+  test('BAD CALL: the wrong-length ShapeError names the model file', async () => {
+    const error = await encoder.encode(new Float32Array(20), 1).catch((caught) => caught);
+
+    expect(error).toBeInstanceOf(ShapeError);
+    expect(error.message).toBe(
+      `${modelPath}: encode: 1 samples of [1,4,4] need 16 floats, received 20`,
+    );
+  });
+
+  test('BAD CALL: a NaN input is an InputError naming the model and the sample', async () => {
+    const inputs = twoSamples();
+    inputs[16 + 5] = NaN;
+
+    const error = await encoder.encode(inputs, 2).catch((caught) => caught);
+
+    expect(error).toBeInstanceOf(InputError);
+    expect(error.path).toBe(modelPath);
+    expect(error.message).toMatch(/: encode: input sample 1 of the batch holds NaN/);
   });
 
   test.each([0, -1, 1.5])('BAD CALL: batchSize %p is a ConfigError', async (batchSize) => {
@@ -166,5 +186,26 @@ describeBuilt('OnnxEncoder on the exported ResNet-18 encoders', () => {
       const expected = provenance.probe.featuresSumPerRow[row];
       expect(Math.abs(sum - expected)).toBeLessThan(1e-4 * Math.abs(expected) + 1e-3);
     });
+  });
+});
+
+describe('OnnxEncoder.encode on a model that outputs NaN', () => {
+  test('EXPECTED FAILURE: an InputError naming the model, sample and feature', async () => {
+    const weights = TINY_WEIGHTS.map((row) => [row[0], row[1], row[2] * NaN]);
+    const modelPath = writeTinyModel(path.join(scratch, 'nan.onnx'), { weights });
+    const encoder = await OnnxEncoder.create({ modelPath, device: 'cpu' });
+
+    try {
+      const error = await encoder.encode(twoSamples(), 2).catch((caught) => caught);
+
+      expect(error).toBeInstanceOf(InputError);
+      expect(error.path).toBe(modelPath);
+      expect(error.message).toBe(
+        `${modelPath}: encode: feature 2 of sample 0 of the batch came back NaN ` +
+          'from finite inputs; the model is broken',
+      );
+    } finally {
+      await encoder.dispose();
+    }
   });
 });

@@ -34,7 +34,8 @@ function formatBody(spec: WavSpec): Buffer {
   body.writeUInt16LE(extensible ? 0xfffe : (spec.formatCode ?? 1), 0);
   body.writeUInt16LE(channels, 2);
   body.writeUInt32LE(rate, 4);
-  body.writeUInt32LE((rate * channels * bits) / 8, 8);
+  // byte rate; wraps like a 32-bit field for absurd rates (the decoder does not read it)
+  body.writeUInt32LE(((rate * channels * bits) / 8) % 2 ** 32, 8);
   body.writeUInt16LE((channels * bits) / 8, 12);
   body.writeUInt16LE(bits, 14);
   if (extensible) {
@@ -165,6 +166,47 @@ describe('decodeWav', () => {
     expectInputError(
       () => decodeWav(buildWav({ data: Buffer.alloc(0) }), 'clip.wav'),
       /zero samples/,
+    );
+  });
+});
+
+describe('decodeWav header sanity', () => {
+  it.each([4294967295, 1, 999, 384001])('rejects a header rate of %d Hz, naming it', (rate) => {
+    const bytes = buildWav({ sampleRate: rate, data: int16([1, 2]) });
+
+    expectInputError(
+      () => decodeWav(bytes, 'clip.wav'),
+      new RegExp(`sample rate ${rate} Hz is outside the supported 1000 to 384000 Hz`),
+    );
+  });
+
+  it('accepts the rates at both limits', () => {
+    for (const rate of [1000, 384000]) {
+      expect(decodeWav(buildWav({ sampleRate: rate, data: int16([1]) })).sampleRate).toBe(rate);
+    }
+  });
+
+  it('says a fmt chunk cut short by the end of the file is truncated', () => {
+    // a 30-byte file: RIFF header, fmt chunk header declaring 16 bytes, 10 of them present
+    const bytes = buildWav({ data: int16([1, 2]) }).subarray(0, 30);
+
+    expectInputError(
+      () => decodeWav(bytes, 'clip.wav'),
+      /truncated fmt chunk: it says 16 bytes but only 10 are present/,
+    );
+  });
+
+  it('still names a fmt chunk that declares fewer than 16 bytes', () => {
+    const good = buildWav({ data: int16([1]) });
+    const short = Buffer.concat([
+      good.subarray(0, 12),
+      chunk('fmt ', Buffer.alloc(14)),
+      chunk('data', int16([1])),
+    ]);
+
+    expectInputError(
+      () => decodeWav(short, 'clip.wav'),
+      /fmt chunk is 14 bytes, expected at least 16/,
     );
   });
 });

@@ -1,4 +1,5 @@
 import { InputError, ShapeError } from '../util/errors';
+import { sampleRateProblem } from './wav';
 
 /**
  * The only copy of audio preprocessing. Every audio input the encoders ever see (pretraining
@@ -361,11 +362,17 @@ function standardise(values: Float64Array): Float32Array {
   return output;
 }
 
-function checkAudioInput(samples: Float32Array, sampleRate: number, source?: string): void {
-  if (!Number.isFinite(sampleRate) || sampleRate <= 0) {
-    const message = `sample rate must be a positive number of Hz, received ${sampleRate}`;
-    throw new InputError(message, source);
-  }
+/**
+ * Checks a clip before any processing: a sample rate within SAMPLE_RATE_LIMITS_HZ, at least one
+ * sample, every sample finite. Throws InputError naming `source` and the first bad sample.
+ * Callers that transform a clip first (noise, gain) call it on the untouched clip, so the error
+ * points at the sample that was bad in the file rather than at the first one the NaN spread to.
+ */
+export function checkAudioInput(samples: Float32Array, sampleRate: number, source?: string): void {
+  // a rate outside the limits is a corrupt header: 4294967295 Hz resamples the clip to
+  // nothing (an all-zero row), 1 Hz to millions of samples (seconds per clip)
+  const rateProblem = sampleRateProblem(sampleRate);
+  if (rateProblem) throw new InputError(rateProblem, source);
   if (samples.length === 0) throw new InputError('audio clip holds zero samples', source);
 
   const isFinite = Number.isFinite; // local alias: see kernelSum on global lookups
@@ -379,7 +386,8 @@ function checkAudioInput(samples: Float32Array, sampleRate: number, source?: str
 /**
  * Turns a mono clip at any sample rate into the audio encoder's input: a [1, 64, 64]
  * (channel, mel band, frame) standardised log-mel spectrogram, flattened row-major.
- * Throws InputError for NaN/Inf samples, an empty clip or a bad sample rate.
+ * Throws InputError for NaN/Inf samples, an empty clip or a sample rate outside
+ * SAMPLE_RATE_LIMITS_HZ (wav.ts).
  */
 export function preprocessAudio(
   samples: Float32Array,

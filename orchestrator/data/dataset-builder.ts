@@ -1,13 +1,19 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFolderAtomic, writeJsonAtomic } from '../util/atomic';
-import { ConfigError } from '../util/errors';
+import { ConfigError, InputError } from '../util/errors';
 import { componentLogger } from '../util/logger';
 import { writeNpy } from '../util/npy';
 import { createProgress } from '../util/progress';
 import { SeededRandom } from '../util/rng';
-import { AUDIO_PREPROCESSING, preprocessAudio } from './audio-preprocessing';
-import { FSDD_PROTOCOL, FsddRecording, readFsddRecording, scanFsdd } from './fsdd-source';
+import { AUDIO_PREPROCESSING, checkAudioInput, preprocessAudio } from './audio-preprocessing';
+import {
+  FSDD_PROTOCOL,
+  FSDD_SPLIT_INDICES,
+  FsddRecording,
+  readFsddRecording,
+  scanFsdd,
+} from './fsdd-source';
 import { IMAGE_PREPROCESSING, preprocessImage } from './image-preprocessing';
 import {
   DATASET_FORMAT,
@@ -340,6 +346,7 @@ function logSpeakers(speakers: Record<string, Speaker[]>): void {
 }
 
 function planFsddSamples(
+  fsddDir: string,
   recordings: FsddRecording[],
   partitionImages: MnistPartition,
   seed: number,
@@ -361,7 +368,14 @@ function planFsddSamples(
           audioSnrDb ? drawAudioNoise(audioSnrDb, seed, recording.file) : undefined,
         ),
       }));
-    if (items.length === 0) throw new ConfigError(`the FSDD folder has no ${split} recordings`);
+    if (items.length === 0) {
+      const splits = DATASET_SPLITS.map((name) => `${name} ${FSDD_SPLIT_INDICES[name]}`);
+      throw new InputError(
+        `FSDD folder has no ${split} recordings; the index in {digit}_{speaker}_{index}.wav ` +
+          `makes each split: ${splits.join(', ')}`,
+        fsddDir,
+      );
+    }
     samples.push(...pairSplit(items, partitionImages[split], seed));
   }
 
@@ -436,6 +450,8 @@ function fillFsddAudio(
   samples.forEach((sample, row) => {
     const recording = recordings[sample.audioItem];
     const clip = readFsddRecording(recording);
+    // check the recording as read: noise spreads a NaN to every sample, hiding where it was
+    checkAudioInput(clip.samples, clip.sampleRate, recording.path);
     const { noise } = parseNoisySource(sample.audioSource);
     const heard = noise ? addWhiteNoise(clip.samples, noise) : clip.samples;
     audio.set(
@@ -548,7 +564,16 @@ export async function buildDataset(options: BuildDatasetOptions): Promise<BuildD
   const recordings = source === 'fsdd' ? scanFsdd({ dir: resolved.fsddDir! }) : [];
   const planned =
     source === 'fsdd'
-      ? { samples: planFsddSamples(recordings, images, seed, resolved.audioSnrDb), utterances: [] }
+      ? {
+          samples: planFsddSamples(
+            resolved.fsddDir!,
+            recordings,
+            images,
+            seed,
+            resolved.audioSnrDb,
+          ),
+          utterances: [],
+        }
       : planSynthSamples(resolved, images);
   const { samples } = planned;
   log.info({ splits: splitCounts(samples) }, 'samples planned');

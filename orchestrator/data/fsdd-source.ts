@@ -35,6 +35,13 @@ export const FSDD_PROTOCOL =
   "FSDD split by recording index within each digit and speaker: 0..4 test (the dataset's own " +
   'convention), 5..9 validation, 10 and above train. Speakers appear in every split.';
 
+/** Which recording indices make each split, in words (as `fsddSplitOf` decides). */
+export const FSDD_SPLIT_INDICES: Record<FsddSplit, string> = {
+  test: '0..4',
+  val: '5..9',
+  train: '10 and above',
+};
+
 /** The split of a recording from its index. */
 export function fsddSplitOf(index: number): FsddSplit {
   if (index <= 4) return 'test';

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as zlib from 'zlib';
 import { InputError } from '../util/errors';
 
 /**
@@ -23,6 +24,13 @@ export const IMAGE_PREPROCESSING = {
   /** The grey channel repeated 3 times: the encoder keeps ResNet-18's 3-channel stem. */
   outputShape: [3, 32, 32] as readonly number[],
 } as const;
+
+/**
+ * The largest image file `readImageFile` accepts: at most 4096 pixels wide and 4096 high
+ * (16.8 megapixels; the encoder sees 28 x 28). The size is read from the header before any
+ * pixel is decoded, so a header that claims 30000 x 30000 costs nothing.
+ */
+export const MAX_IMAGE_SIDE = 4096;
 
 /** A single-channel image, row-major, values in [0, 1]. */
 export interface GrayImage {
@@ -135,7 +143,140 @@ export function preprocessImage(gray: Float32Array, width: number, height: numbe
   return output;
 }
 
+/** Refuses an image size from a file header that is zero or over MAX_IMAGE_SIDE. */
+function checkImageSize(width: number, height: number, kind: string, file: string): void {
+  if (width < 1 || height < 1) {
+    throw new InputError(`${kind} header declares a ${width} x ${height} image (empty)`, file);
+  }
+  if (width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE) {
+    throw new InputError(
+      `${kind} image is ${width} x ${height} pixels, larger than the supported ` +
+        `${MAX_IMAGE_SIDE} x ${MAX_IMAGE_SIDE}`,
+      file,
+    );
+  }
+}
+
+/** Samples per pixel of each PNG colour type (grey, RGB, palette, grey + alpha, RGBA). */
+const PNG_CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/** Adam7 passes: first column, first row, column step, row step. */
+const ADAM7_PASSES = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+];
+
+interface PngHeader {
+  width: number;
+  height: number;
+  bitDepth: number;
+  colorType: number;
+  interlaced: boolean;
+}
+
+function unreadablePng(reason: string, file: string): InputError {
+  return new InputError(`not a readable PNG (${reason})`, file);
+}
+
+/** The IHDR fields: the PNG format requires IHDR as the first chunk, after the signature. */
+function readPngHeader(bytes: Buffer, file: string): PngHeader {
+  if (bytes.length < 33 || bytes.toString('latin1', 12, 16) !== 'IHDR') {
+    throw unreadablePng('no IHDR header chunk after the signature', file);
+  }
+  return {
+    width: bytes.readUInt32BE(16),
+    height: bytes.readUInt32BE(20),
+    bitDepth: bytes[24],
+    colorType: bytes[25],
+    interlaced: bytes[28] === 1,
+  };
+}
+
+/** Bytes of filtered scanlines (a filter byte per row) the header's image needs. */
+function pngDataSize(header: PngHeader): number | undefined {
+  const channels = PNG_CHANNELS[header.colorType];
+  if (!channels || ![1, 2, 4, 8, 16].includes(header.bitDepth)) return undefined;
+
+  const bitsPerPixel = channels * header.bitDepth;
+  const rowBytes = (width: number) => 1 + Math.ceil((width * bitsPerPixel) / 8);
+  if (!header.interlaced) return header.height * rowBytes(header.width);
+
+  let bytes = 0;
+  for (const [column, row, columnStep, rowStep] of ADAM7_PASSES) {
+    const width = Math.ceil(Math.max(0, header.width - column) / columnStep);
+    const height = Math.ceil(Math.max(0, header.height - row) / rowStep);
+    if (width > 0 && height > 0) bytes += height * rowBytes(width);
+  }
+  return bytes;
+}
+
+/** The IDAT chunks' bytes, concatenated; a chunk running past the end of the file is an error. */
+function collectImageData(bytes: Buffer, file: string): Buffer {
+  const parts: Buffer[] = [];
+  let offset = 8;
+
+  while (offset + 8 <= bytes.length) {
+    const length = bytes.readUInt32BE(offset);
+    const type = bytes.toString('latin1', offset + 4, offset + 8);
+    const present = bytes.length - offset - 12;
+    if (length > present) {
+      const found = Math.max(0, present);
+      throw unreadablePng(
+        `truncated ${type} chunk: it says ${length} bytes but only ${found} are present`,
+        file,
+      );
+    }
+    if (type === 'IDAT') parts.push(bytes.subarray(offset + 8, offset + 8 + length));
+    if (type === 'IEND') break;
+    offset += 12 + length;
+  }
+
+  return Buffer.concat(parts);
+}
+
+/**
+ * Inflates the image data far enough to see whether it holds every row the header declares:
+ * pngjs fills missing rows with zeros without a word, which would feed the encoder a blank
+ * image. Extra data is left to pngjs.
+ */
+function checkPngData(bytes: Buffer, header: PngHeader, file: string): void {
+  const needed = pngDataSize(header);
+  if (!needed) return; // an invalid colour type or depth: pngjs says which
+
+  const compressed = collectImageData(bytes, file);
+  let inflated: number;
+  try {
+    inflated = zlib.inflateSync(compressed, {
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+      maxOutputLength: needed,
+    }).length;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return;
+    throw unreadablePng(`image data does not inflate: ${(error as Error).message}`, file);
+  }
+
+  if (inflated < needed) {
+    // without interlacing every row holds the same number of bytes
+    const rowsFound = Math.floor((inflated * header.height) / needed);
+    const rows = header.interlaced ? '' : ` (${rowsFound} of ${header.height} rows)`;
+    throw new InputError(
+      `truncated PNG image data: ${header.width} x ${header.height} needs ${needed} ` +
+        `bytes of scanlines, the IDAT chunks hold ${inflated}${rows}`,
+      file,
+    );
+  }
+}
+
 function decodePng(bytes: Buffer, file: string): GrayImage {
+  const header = readPngHeader(bytes, file);
+  checkImageSize(header.width, header.height, 'PNG', file);
+  checkPngData(bytes, header, file);
+
   let png: PngImage;
   try {
     png = pngjs.PNG.sync.read(bytes);
@@ -183,6 +324,7 @@ function decodePgm(bytes: Buffer, file: string): GrayImage {
   }
 
   const [width, height, maximum] = fields;
+  checkImageSize(width, height, 'PGM', file);
   if (maximum > 65535) throw new InputError(`PGM maximum value ${maximum} exceeds 65535`, file);
 
   // exactly one whitespace byte separates the header from the binary raster
@@ -210,7 +352,8 @@ function decodePgm(bytes: Buffer, file: string): GrayImage {
 
 /**
  * Reads a PNG (any colour type and bit depth, converted to grey) or a binary PGM (P5) as a grey
- * image with values in [0, 1]. Errors name the file: missing, truncated, not an image.
+ * image with values in [0, 1]. Errors name the file: missing, truncated (image data short of
+ * what the header declares), larger than MAX_IMAGE_SIDE on a side, not an image.
  */
 export function readImageFile(file: string, options: ReadImageOptions = {}): GrayImage {
   if (!fs.existsSync(file)) throw new InputError('image file not found', file);

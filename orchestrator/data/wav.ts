@@ -42,6 +42,20 @@ const PCM = 1;
 const IEEE_FLOAT = 3;
 const EXTENSIBLE = 0xfffe;
 
+/**
+ * Sample rates a recording may declare, in Hz: 1 kHz (below any speech use) to 384 kHz (the
+ * highest common studio rate). A rate outside this range is a corrupt header, and honouring it
+ * would be harmful: 4294967295 Hz resamples a clip to nothing, 1 Hz to millions of samples.
+ */
+export const SAMPLE_RATE_LIMITS_HZ = { min: 1000, max: 384000 } as const;
+
+/** The problem with a sample rate in words, or undefined when it is within the limits. */
+export function sampleRateProblem(sampleRate: number): string | undefined {
+  const { min, max } = SAMPLE_RATE_LIMITS_HZ;
+  if (Number.isFinite(sampleRate) && sampleRate >= min && sampleRate <= max) return undefined;
+  return `sample rate ${sampleRate} Hz is outside the supported ${min} to ${max} Hz`;
+}
+
 function readChunks(bytes: Buffer): Chunk[] {
   const chunks: Chunk[] = [];
   let offset = 12;
@@ -59,8 +73,15 @@ function readChunks(bytes: Buffer): Chunk[] {
 }
 
 function parseFormat(bytes: Buffer, chunk: Chunk, file: string): FormatChunk {
-  if (chunk.size < 16 || chunk.start + 16 > bytes.length) {
+  if (chunk.size < 16) {
     throw new InputError(`fmt chunk is ${chunk.size} bytes, expected at least 16`, file);
+  }
+  const present = Math.max(0, bytes.length - chunk.start);
+  if (chunk.size > present) {
+    throw new InputError(
+      `truncated fmt chunk: it says ${chunk.size} bytes but only ${present} are present`,
+      file,
+    );
   }
 
   const at = chunk.start;
@@ -75,7 +96,7 @@ function parseFormat(bytes: Buffer, chunk: Chunk, file: string): FormatChunk {
 
   // WAVE_FORMAT_EXTENSIBLE keeps the real format code in the first two bytes of its GUID
   if (encoding === EXTENSIBLE) {
-    if (chunk.size < 40 || chunk.start + 26 > bytes.length) {
+    if (chunk.size < 40) {
       throw new InputError('WAVE_FORMAT_EXTENSIBLE fmt chunk is too short', file);
     }
     encoding = bytes.readUInt16LE(at + 24);
@@ -99,7 +120,8 @@ function checkFormat(format: FormatChunk, file: string): void {
   }
 
   if (format.channels < 1) throw new InputError('fmt chunk declares 0 channels', file);
-  if (format.sampleRate < 1) throw new InputError('fmt chunk declares a sample rate of 0', file);
+  const rateProblem = sampleRateProblem(format.sampleRate);
+  if (rateProblem) throw new InputError(`fmt chunk: ${rateProblem}`, file);
 
   const expectedAlign = format.channels * (format.bitsPerSample / 8);
   if (format.blockAlign !== expectedAlign) {

@@ -136,7 +136,8 @@ async function encodeAll(
 interface ExtractionPlan {
   inputPath: string;
   inputArray: NpyArray;
-  wanted: CacheExpectation;
+  /** All the cache must match but the feature width, which comes from the loaded encoder. */
+  wanted: Omit<CacheExpectation, 'featureWidth'>;
   entry: CacheEntryPaths;
 }
 
@@ -156,7 +157,7 @@ function planExtraction(options: ExtractFeaturesOptions): ExtractionPlan {
     throw new InputError(`${rows} but ${manifest}`, inputPath);
   }
 
-  const wanted: CacheExpectation = {
+  const wanted: ExtractionPlan['wanted'] = {
     encoderSha256: sha256OfFile(encoderPath),
     preprocessingVersion: facts.preprocessingVersion,
     inputSha256: createHash('sha256').update(inputBytes).digest('hex'),
@@ -167,45 +168,42 @@ function planExtraction(options: ExtractFeaturesOptions): ExtractionPlan {
   return { inputPath, inputArray, wanted, entry };
 }
 
-/** Loads the encoder, encodes every sample and writes the cache entry. */
+/** Encodes every sample and writes the cache entry. */
 async function computeAndCache(
+  encoder: OnnxEncoder,
   options: ExtractFeaturesOptions & { batchSize: number },
   plan: ExtractionPlan,
   log: Logger,
 ): Promise<ExtractedFeatures> {
   const { modality, encoderPath, batchSize } = options;
-  const encoder = await OnnxEncoder.create({ modelPath: encoderPath, device: options.device });
+  const inputs = checkEncoderInputs(plan.inputArray, plan.inputPath, encoder);
+  const shape: [number, number] = [plan.wanted.rows, encoder.featureWidth];
+  const provider = encoder.provider;
+  log.info({ samples: shape[0], batchSize, provider, encoderPath }, 'extracting features');
+  const features = await encodeAll(encoder, inputs, { batchSize, modality, log });
 
-  try {
-    const inputs = checkEncoderInputs(plan.inputArray, plan.inputPath, encoder);
-    const shape: [number, number] = [plan.wanted.rows, encoder.featureWidth];
-    const provider = encoder.provider;
-    log.info({ samples: shape[0], batchSize, provider, encoderPath }, 'extracting features');
-    const features = await encodeAll(encoder, inputs, { batchSize, modality, log });
+  writeCacheEntry(plan.entry, features, {
+    format: FEATURE_CACHE_FORMAT,
+    modality,
+    encoderPath,
+    encoderSha256: encoder.sha256,
+    preprocessingVersion: plan.wanted.preprocessingVersion,
+    inputPath: plan.inputPath,
+    inputSha256: plan.wanted.inputSha256,
+    shape,
+    createdAt: new Date().toISOString(),
+  });
+  log.info({ path: plan.entry.arrayPath, shape }, 'features written');
 
-    writeCacheEntry(plan.entry, features, {
-      format: FEATURE_CACHE_FORMAT,
-      modality,
-      encoderPath,
-      encoderSha256: encoder.sha256,
-      preprocessingVersion: plan.wanted.preprocessingVersion,
-      inputPath: plan.inputPath,
-      inputSha256: plan.wanted.inputSha256,
-      shape,
-      createdAt: new Date().toISOString(),
-    });
-    log.info({ path: plan.entry.arrayPath, shape }, 'features written');
-
-    const cachePath = plan.entry.arrayPath;
-    return { features, shape, encoderSha256: encoder.sha256, cachePath, cacheHit: false };
-  } finally {
-    await encoder.dispose();
-  }
+  const cachePath = plan.entry.arrayPath;
+  return { features, shape, encoderSha256: encoder.sha256, cachePath, cacheHit: false };
 }
 
 /**
- * Features of one modality of a dataset: from the cache when it matches the encoder, the
- * preprocessing version and the input array, otherwise computed by the encoder and cached.
+ * Features of one modality of a dataset: from the cache when it matches the encoder (its
+ * sha256 and its feature width), the preprocessing version and the input array, otherwise
+ * computed by the encoder and cached. The encoder is loaded either way: its feature width
+ * is only known from a session.
  */
 export async function extractFeatures(options: ExtractFeaturesOptions): Promise<ExtractedFeatures> {
   const log = componentLogger('extract', { modality: options.modality });
@@ -215,18 +213,26 @@ export async function extractFeatures(options: ExtractFeaturesOptions): Promise<
   }
 
   const plan = planExtraction(options);
-  const lookup = lookupCache(plan.entry, plan.wanted);
-  if (lookup.status !== 'hit') {
-    log.info({ path: plan.entry.arrayPath, reason: lookup.reason }, `cache ${lookup.status}`);
-    return computeAndCache({ ...options, batchSize }, plan, log);
-  }
+  const { encoderPath, device } = options;
+  const encoder = await OnnxEncoder.create({ modelPath: encoderPath, device });
 
-  log.info({ path: plan.entry.arrayPath, shape: lookup.metadata.shape }, 'cache hit');
-  return {
-    features: lookup.features,
-    shape: lookup.metadata.shape,
-    encoderSha256: plan.wanted.encoderSha256,
-    cachePath: plan.entry.arrayPath,
-    cacheHit: true,
-  };
+  try {
+    const featureWidth = encoder.featureWidth;
+    const lookup = lookupCache(plan.entry, { ...plan.wanted, featureWidth });
+    if (lookup.status !== 'hit') {
+      log.info({ path: plan.entry.arrayPath, reason: lookup.reason }, `cache ${lookup.status}`);
+      return await computeAndCache(encoder, { ...options, batchSize }, plan, log);
+    }
+
+    log.info({ path: plan.entry.arrayPath, shape: lookup.metadata.shape }, 'cache hit');
+    return {
+      features: lookup.features,
+      shape: lookup.metadata.shape,
+      encoderSha256: plan.wanted.encoderSha256,
+      cachePath: plan.entry.arrayPath,
+      cacheHit: true,
+    };
+  } finally {
+    await encoder.dispose();
+  }
 }

@@ -42,6 +42,8 @@ export interface CacheExpectation {
   inputSha256: string;
   /** N, the number of samples. */
   rows: number;
+  /** D, the width of the encoder's feature rows (OnnxEncoder.featureWidth). */
+  featureWidth: number;
 }
 
 export type CacheLookup =
@@ -102,8 +104,24 @@ function staleReason(metadata: FeatureCacheMetadata, wanted: CacheExpectation): 
   }
 
   const [rows, width] = metadata.shape;
-  const shapeFits = metadata.shape.length === 2 && rows === wanted.rows && width > 0;
-  return shapeFits ? undefined : `cached shape [${metadata.shape}] is not [${wanted.rows}, D]`;
+  const expected = `[${wanted.rows}, ${wanted.featureWidth}]`;
+  if (metadata.shape.length !== 2 || rows !== wanted.rows) {
+    return `cached shape [${metadata.shape}] is not ${expected}`;
+  }
+  if (width !== wanted.featureWidth) {
+    return (
+      `cached feature width ${width} is not the encoder's ${wanted.featureWidth} ` +
+      `(cached shape [${metadata.shape}], expected ${expected})`
+    );
+  }
+  return undefined;
+}
+
+/** Index of the first NaN or infinite value, or -1. */
+function firstNonFinite(values: Float32Array): number {
+  const isFinite = Number.isFinite;
+  for (let i = 0; i < values.length; i++) if (!isFinite(values[i])) return i;
+  return -1;
 }
 
 /** Loads the array and checks it is the [N, D] float32 array its metadata promises. */
@@ -122,13 +140,27 @@ function readCachedArray(entry: CacheEntryPaths, metadata: FeatureCacheMetadata)
       entry.arrayPath,
     );
   }
+
+  // the encoder never writes NaN or Inf (OnnxEncoder.encode refuses it), so one here means the
+  // file was altered or damaged after it was written: corrupt, like the mismatches above
+  const bad = firstNonFinite(array.data);
+  if (bad >= 0) {
+    const width = metadata.shape[1];
+    throw new InputError(
+      `cached features hold ${array.data[bad]} at row ${Math.floor(bad / width)}, column ` +
+        `${bad % width}; features must be finite: the file is corrupt, delete it and ` +
+        `${entry.metadataPath} to recompute the features`,
+      entry.arrayPath,
+    );
+  }
   return array.data;
 }
 
 /**
  * Looks up a cache entry. Returns 'miss' when there is none, 'stale' (with the reason) when it
- * was made from another encoder, preprocessing or input, 'hit' with the features otherwise.
- * A corrupt entry (unreadable, or an array that contradicts its metadata) is an InputError.
+ * was made from another encoder, preprocessing or input or has another feature width than the
+ * encoder's, 'hit' with the features otherwise. A corrupt entry (unreadable, an array that
+ * contradicts its metadata, or a NaN or infinite feature) is an InputError naming the file.
  */
 export function lookupCache(entry: CacheEntryPaths, wanted: CacheExpectation): CacheLookup {
   const hasArray = fs.existsSync(entry.arrayPath);

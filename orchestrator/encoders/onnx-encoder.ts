@@ -80,6 +80,13 @@ function readEncoderShapes(
   return { inputShape: [channels, height, width], featureWidth };
 }
 
+/** Index of the first NaN or infinite value, or -1. */
+function firstNonFinite(values: Float32Array): number {
+  const isFinite = Number.isFinite;
+  for (let i = 0; i < values.length; i++) if (!isFinite(values[i])) return i;
+  return -1;
+}
+
 /** A validated encoder session. Create it with `OnnxEncoder.create`, end it with `dispose`. */
 export class OnnxEncoder {
   /** The model file. */
@@ -147,7 +154,9 @@ export class OnnxEncoder {
 
   /**
    * Runs one batch. `inputs` holds `batchSize` samples in C order ([batchSize, C, H, W]);
-   * the result holds `batchSize` feature rows ([batchSize, D]).
+   * the result holds `batchSize` feature rows ([batchSize, D]). Errors name the model file:
+   * ShapeError for inputs or outputs of the wrong size, InputError for NaN or infinite inputs
+   * or features.
    */
   async encode(inputs: Float32Array, batchSize: number): Promise<Float32Array> {
     const session = this.#session;
@@ -158,8 +167,17 @@ export class OnnxEncoder {
     const expected = batchSize * this.sampleSize;
     if (inputs.length !== expected) {
       throw new ShapeError(
-        `encode: ${batchSize} samples of [${this.inputShape}] need ${expected} floats, ` +
-          `received ${inputs.length}`,
+        `${this.modelPath}: encode: ${batchSize} samples of [${this.inputShape}] need ` +
+          `${expected} floats, received ${inputs.length}`,
+      );
+    }
+    const badInput = firstNonFinite(inputs);
+    if (badInput >= 0) {
+      const sample = Math.floor(badInput / this.sampleSize);
+      throw new InputError(
+        `encode: input sample ${sample} of the batch holds ${inputs[badInput]}; ` +
+          'inputs must be finite',
+        this.modelPath,
       );
     }
 
@@ -175,7 +193,18 @@ export class OnnxEncoder {
       );
     }
     // copy: the caller keeps the result, the output tensor is ONNX Runtime's
-    return Float32Array.from(features.data as Float32Array);
+    const output = Float32Array.from(features.data as Float32Array);
+    const bad = firstNonFinite(output);
+    if (bad >= 0) {
+      // the inputs were finite (checked above): the model itself produced it
+      const [sample, column] = [Math.floor(bad / this.featureWidth), bad % this.featureWidth];
+      throw new InputError(
+        `encode: feature ${column} of sample ${sample} of the batch came back ` +
+          `${output[bad]} from finite inputs; the model is broken`,
+        this.modelPath,
+      );
+    }
+    return output;
   }
 
   /** Releases the native session. Later `encode` calls throw. Safe to call twice. */

@@ -23,6 +23,14 @@ const DESCRIPTORS: Record<string, string> = {
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
 
+/** Bytes per value of each dtype `decodeNpy` reads. */
+const DTYPE_WIDTHS = new Map([
+  ['<f4', 4],
+  ['<i4', 4],
+  ['|u1', 1],
+  ['<u1', 1],
+]);
+
 function productOf(shape: number[]): number {
   return shape.reduce((total, size) => total * size, 1);
 }
@@ -67,11 +75,14 @@ function parseHeader(header: string, file: string): { descriptor: string; shape:
   if (fortran === 'True')
     throw new InputError('Fortran-ordered .npy arrays are not supported', file);
 
-  const shape = shapeText
+  const parts = shapeText
     .split(',')
     .map((part) => part.trim())
-    .filter((part) => part.length > 0)
-    .map(Number);
+    .filter((part) => part.length > 0);
+  const shape = parts.map(Number);
+  if (!shape.every((size) => Number.isInteger(size) && size >= 0)) {
+    throw new InputError(`.npy header shape (${shapeText}) is not a list of sizes`, file);
+  }
   return { descriptor, shape };
 }
 
@@ -86,14 +97,15 @@ export function decodeNpy(bytes: Buffer, file = '<buffer>'): NpyArray {
   const headerStart = major === 1 ? 10 : 12;
   const header = bytes.subarray(headerStart, headerStart + headerLength).toString('latin1');
   const { descriptor, shape } = parseHeader(header, file);
+  // the dtype first: a float64 file is unsupported, not "truncated" for its 8-byte values
+  const width = DTYPE_WIDTHS.get(descriptor);
+  if (width === undefined) {
+    throw new InputError(`unsupported .npy dtype ${descriptor} (expected <f4, <i4 or |u1)`, file);
+  }
   const count = productOf(shape);
   const bodyStart = headerStart + headerLength;
   const body = bytes.subarray(bodyStart);
 
-  // copy into a fresh, aligned buffer: typed arrays need an offset that is a multiple of 4
-  const aligned = new Uint8Array(body.length);
-  aligned.set(body);
-  const width = descriptor === '|u1' || descriptor === '<u1' ? 1 : 4;
   if (body.length !== count * width) {
     throw new InputError(
       `.npy body holds ${body.length} bytes, shape [${shape}] of ${descriptor} ` +
@@ -103,16 +115,17 @@ export function decodeNpy(bytes: Buffer, file = '<buffer>'): NpyArray {
     );
   }
 
+  // copy into a fresh, aligned buffer: typed arrays need an offset that is a multiple of 4
+  const aligned = new Uint8Array(body.length);
+  aligned.set(body);
+
   switch (descriptor) {
     case '<f4':
       return { data: new Float32Array(aligned.buffer, 0, count), shape };
     case '<i4':
       return { data: new Int32Array(aligned.buffer, 0, count), shape };
-    case '|u1':
-    case '<u1':
-      return { data: aligned, shape };
     default:
-      throw new InputError(`unsupported .npy dtype ${descriptor} (expected <f4, <i4 or |u1)`, file);
+      return { data: aligned, shape };
   }
 }
 
