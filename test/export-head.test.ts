@@ -1,7 +1,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { runExportCommand } from '../orchestrator/cli/commands/export';
-import { buildHeadModel, exportHead, headSchemaFor } from '../orchestrator/export/export-head';
+import {
+  buildHeadModel,
+  exportHead,
+  exportHeadChecked,
+  headSchemaFor,
+} from '../orchestrator/export/export-head';
 import { parseHeadSchema } from '../orchestrator/export/head-schema';
 import { decodeModel, toNumber } from '../orchestrator/export/onnx-proto';
 import { HeadSnapshot } from '../orchestrator/model/fusion-head';
@@ -204,6 +209,149 @@ describe('exportHead', () => {
     expect(() => buildHeadModel({ snapshot })).toThrow(
       /'inferenceModalityWeights' holds 1 values, expected 2/,
     );
+  });
+});
+
+describe('exportHead refuses bad snapshots and output paths before writing', () => {
+  /** Files in `folder` whose names mark them as temporary siblings of an export. */
+  const temporaryFiles = (folder: string) =>
+    fs.readdirSync(folder).filter((name) => name.includes('.tmp-'));
+
+  /** Exports `concat` to a fresh file and returns its path and bytes. */
+  function previousExport(name: string): { outputPath: string; before: Buffer } {
+    const outputPath = path.join(scratch, 'refusals', name);
+    exportHead({ snapshot: concat, outputPath });
+    return { outputPath, before: fs.readFileSync(outputPath) };
+  }
+
+  it.each<[string, () => HeadSnapshot, RegExp]>([
+    [
+      'an unknown kind',
+      () => ({ ...concat, kind: 'banana' as HeadSnapshot['kind'] }),
+      /snapshot kind is "banana", expected 'weighted-sum' or 'concat'/,
+    ],
+    [
+      'duplicate modality names',
+      () => ({ ...concat, modalities: [concat.modalities[0], { ...concat.modalities[0] }] }),
+      /snapshot names modality 'audio' twice/,
+    ],
+    [
+      'duplicate class names',
+      () => ({ ...concat, classNames: ['zero', 'one', 'one', 'three'] }),
+      /snapshot classNames names class 'one' twice/,
+    ],
+    [
+      'a non-numeric feature width',
+      () => ({
+        ...concat,
+        modalities: [
+          { ...concat.modalities[0], featureWidth: 'abc' as unknown as number },
+          concat.modalities[1],
+        ],
+      }),
+      /snapshot modalities\[0\]\.featureWidth is "abc", expected a positive integer/,
+    ],
+    [
+      'an encoder sha256 that the reader would refuse',
+      () => ({
+        ...concat,
+        modalities: [
+          { ...concat.modalities[0], encoderSha256: 5 as unknown as string },
+          concat.modalities[1],
+        ],
+      }),
+      /snapshot modalities\[0\]\.encoderSha256 is 5, expected a string/,
+    ],
+  ])(
+    'refuses %s with an InputError naming the source, keeping the old file',
+    (_, make, message) => {
+      const { outputPath, before } = previousExport('kept-on-refusal.onnx');
+      const source = path.join(scratch, 'checkpoints', 'source.json');
+
+      let thrown: unknown;
+      try {
+        exportHead({ snapshot: make(), outputPath, source });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(InputError);
+      expect((thrown as InputError).path).toBe(source);
+      expect((thrown as Error).message).toMatch(message);
+      expect(fs.readFileSync(outputPath).equals(before)).toBe(true);
+      expect(temporaryFiles(path.dirname(outputPath))).toEqual([]);
+    },
+  );
+
+  it('names the source in shape errors too', () => {
+    const broken = { ...concat, fusionBias: new Float32Array(3) };
+    expect(() =>
+      exportHead({ snapshot: broken, outputPath: 'unused.onnx', source: 'c.json' }),
+    ).toThrow(new ShapeError("c.json: snapshot field 'fusionBias' holds 3 values, expected 4"));
+  });
+
+  it('refuses an output path that is a folder, naming it, and leaves the folder alone', () => {
+    const folder = path.join(scratch, 'refusals', 'a-folder');
+    fs.mkdirSync(path.join(folder, 'inside'), { recursive: true });
+
+    expect(() => exportHead({ snapshot: concat, outputPath: folder })).toThrow(
+      new InputError('is a folder; give the path of the .onnx file to write', folder),
+    );
+    expect(fs.readdirSync(folder)).toEqual(['inside']);
+    expect(temporaryFiles(path.dirname(folder))).toEqual([]);
+  });
+
+  it('refuses an output path below a file, naming it', () => {
+    const file = path.join(scratch, 'refusals', 'plain-file');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, 'x');
+    const outputPath = path.join(file, 'head.onnx');
+
+    expect(() => exportHead({ snapshot: concat, outputPath })).toThrow(InputError);
+    expect(() => exportHead({ snapshot: concat, outputPath })).toThrow(
+      new RegExp(`^${outputPath}: cannot write the ONNX head \\(ENOTDIR`),
+    );
+  });
+});
+
+describe('exportHeadChecked', () => {
+  const folder = () => path.join(scratch, 'checked');
+  const temporaryFiles = () => fs.readdirSync(folder()).filter((name) => name.includes('.tmp-'));
+
+  it('runs the check on a temporary sibling, then moves it into place', async () => {
+    const outputPath = path.join(folder(), 'head.onnx');
+    fs.mkdirSync(folder(), { recursive: true });
+    fs.writeFileSync(outputPath, 'old');
+    let seen = '';
+
+    const { result, checked } = await exportHeadChecked(
+      { snapshot: concat, outputPath },
+      async (temporaryPath) => {
+        seen = temporaryPath;
+        expect(path.dirname(temporaryPath)).toBe(folder());
+        expect(fs.readFileSync(outputPath, 'utf8')).toBe('old');
+        return fs.statSync(temporaryPath).size;
+      },
+    );
+
+    expect(seen).not.toBe(outputPath);
+    expect(checked).toBe(result.byteLength);
+    expect(fs.readFileSync(outputPath)).toEqual(Buffer.from(buildHeadModel({ snapshot: concat })));
+    expect(temporaryFiles()).toEqual([]);
+  });
+
+  it('on a failed check, keeps the old file byte for byte and drops the temporary', async () => {
+    const outputPath = path.join(folder(), 'kept.onnx');
+    exportHead({ snapshot: weightedSum, outputPath });
+    const before = fs.readFileSync(outputPath);
+
+    const failing = exportHeadChecked({ snapshot: concat, outputPath }, async (temporaryPath) => {
+      expect(fs.existsSync(temporaryPath)).toBe(true);
+      throw new InputError('the check failed', 'checkpoint.json');
+    });
+
+    await expect(failing).rejects.toThrow('checkpoint.json: the check failed');
+    expect(fs.readFileSync(outputPath).equals(before)).toBe(true);
+    expect(temporaryFiles()).toEqual([]);
   });
 });
 

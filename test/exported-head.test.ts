@@ -132,12 +132,12 @@ describe('ExportedHead.run input checks', () => {
   let head: FusionHead;
   let exported: ExportedHead;
   let runSpy: jest.SpyInstance;
+  const modelPath = () => path.join(scratch, 'checks.onnx');
 
   beforeAll(async () => {
     head = randomHead('concat', 3);
-    const modelPath = path.join(scratch, 'checks.onnx');
-    exportHead({ snapshot: head.snapshot(), outputPath: modelPath });
-    exported = await ExportedHead.create({ modelPath });
+    exportHead({ snapshot: head.snapshot(), outputPath: modelPath() });
+    exported = await ExportedHead.create({ modelPath: modelPath() });
     // ort types InferenceSession as a factory; at run time it is the class sessions come from
     const sessionClass = ort.InferenceSession as unknown as { prototype: ort.InferenceSession };
     runSpy = jest.spyOn(sessionClass.prototype, 'run');
@@ -160,10 +160,10 @@ describe('ExportedHead.run input checks', () => {
     expect(runSpy).toHaveBeenCalledTimes(1);
   });
 
-  it('rejects a wrong feature width before running', async () => {
+  it('rejects a wrong feature width before running, naming the head file', async () => {
     const tooWide = new Float32Array(rows * 6);
     await expect(exported.run({ audio: tooWide, image: image() }, rows)).rejects.toThrow(
-      new ShapeError("features for 'audio' have width 6, the head expects 7"),
+      new ShapeError(`${modelPath()}: features for 'audio' have width 6, the head expects 7`),
     );
     expect(runSpy).not.toHaveBeenCalled();
   });
@@ -171,37 +171,46 @@ describe('ExportedHead.run input checks', () => {
   it('rejects a length that is no whole number of rows', async () => {
     const short = new Float32Array(rows * IMAGE_WIDTH - 1);
     await expect(exported.run({ audio: audio(), image: short }, rows)).rejects.toThrow(
-      "features for 'image' hold 14 values; batch size 3 x width 5 needs 15",
+      `${modelPath()}: features for 'image' hold 14 values; batch size 3 x width 5 needs 15`,
     );
     expect(runSpy).not.toHaveBeenCalled();
   });
 
-  it('rejects a missing modality', async () => {
+  it('rejects a missing modality, naming the head file', async () => {
     await expect(exported.run({ audio: audio() }, rows)).rejects.toThrow(
-      "no features for modality 'image'; the head takes 'audio' (width 7), 'image' (width 5)",
+      new ShapeError(
+        `${modelPath()}: no features for modality 'image'; the head takes ` +
+          "'audio' (width 7), 'image' (width 5)",
+      ),
     );
     expect(runSpy).not.toHaveBeenCalled();
   });
 
-  it('rejects an unknown modality', async () => {
+  it('rejects an unknown modality, naming the head file', async () => {
     const features = { audio: audio(), image: image(), text: new Float32Array(3) };
+    await expect(exported.run(features, rows)).rejects.toThrow(ShapeError);
     await expect(exported.run(features, rows)).rejects.toThrow(
-      /features given for unknown modalities 'text'/,
+      `${modelPath()}: features given for unknown modalities 'text'`,
     );
     expect(runSpy).not.toHaveBeenCalled();
   });
 
-  it('rejects NaN features, naming the row', async () => {
+  it('rejects NaN features, naming the head file and the row', async () => {
     const values = audio();
     values[2 * AUDIO_WIDTH + 1] = NaN;
-    await expect(exported.run({ audio: values, image: image() }, rows)).rejects.toThrow(
-      new InputError("features for 'audio' hold NaN in row 2"),
+    const failure = exported.run({ audio: values, image: image() }, rows);
+    await expect(failure).rejects.toThrow(
+      new InputError("features for 'audio' hold NaN in row 2", modelPath()),
     );
+    await expect(failure).rejects.toMatchObject({ name: 'InputError', path: modelPath() });
     expect(runSpy).not.toHaveBeenCalled();
   });
 
   it('rejects a batch size that is not a positive integer', async () => {
     await expect(exported.run({ audio: audio(), image: image() }, 0)).rejects.toThrow(ConfigError);
+    await expect(exported.run({ audio: audio(), image: image() }, 0)).rejects.toThrow(
+      `${modelPath()}: batchSize must be a positive integer`,
+    );
   });
 });
 
@@ -292,5 +301,29 @@ describe('verifyExport', () => {
     fusionBias[1] += 0.5;
     const tampered = await verifyExport({ snapshot: { ...snapshot, fusionBias }, modelPath });
     expect(tampered.maxAbsDifference).toBeCloseTo(0.5, 5);
+    expect(tampered.nonFiniteLogits).toBe(0);
+    expect(tampered.maxAbsLogit).toBeGreaterThan(0);
+  });
+
+  it('counts overflowing logits and never reports a NaN difference', async () => {
+    const head = randomHead('concat', 22);
+    const snapshot = head.snapshot();
+    head.dispose();
+    const scale = (values: Float32Array) => values.map((value) => value * 3e37);
+    const extreme = {
+      ...snapshot,
+      modalities: snapshot.modalities.map((modality) => ({
+        ...modality,
+        adapterWeight: scale(modality.adapterWeight),
+        classifierWeight: scale(modality.classifierWeight),
+        fusionWeight: scale(modality.fusionWeight),
+      })),
+    };
+    const modelPath = path.join(scratch, 'overflow.onnx');
+    exportHead({ snapshot: extreme, outputPath: modelPath });
+
+    const result = await verifyExport({ snapshot: extreme, modelPath, rows: 4 });
+    expect(result.nonFiniteLogits).toBeGreaterThan(0);
+    expect(Number.isNaN(result.maxAbsDifference)).toBe(false);
   });
 });

@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { HeadSnapshot } from '../model/fusion-head';
 import { writeFileAtomic } from '../util/atomic';
 import { ConfigError, InputError, ShapeError } from '../util/errors';
@@ -9,6 +11,7 @@ import {
   PROBABILITIES_OUTPUT,
   SCHEMA_METADATA_KEY,
   featureInputName,
+  schemaProblem,
   unimodalOutputName,
 } from './head-schema';
 import { OnnxGraphBuilder } from './onnx-builder';
@@ -32,6 +35,8 @@ export interface ExportHeadOptions {
    * stored as they are, other values as JSON, undefined values are skipped. Default none.
    */
   metadata?: Record<string, unknown>;
+  /** The file the snapshot came from (a checkpoint), named in errors about it. Default none. */
+  source?: string;
 }
 
 export interface ExportHeadResult {
@@ -44,26 +49,96 @@ export interface ExportHeadResult {
 
 const log = componentLogger('export');
 
-function expectLength(values: Float32Array, expected: number, field: string): void {
+type SnapshotModality = HeadSnapshot['modalities'][number];
+
+/** Throws an InputError about the snapshot, naming its source file when there is one. */
+function reject(message: string, source: string | undefined): never {
+  throw new InputError(`snapshot ${message}`, source);
+}
+
+function expectLength(
+  values: Float32Array,
+  expected: number,
+  field: string,
+  source: string | undefined,
+): void {
+  if (!(values instanceof Float32Array)) reject(`field '${field}' is not a Float32Array`, source);
   if (values.length !== expected) {
-    throw new ShapeError(
-      `snapshot field '${field}' holds ${values.length} values, expected ${expected}`,
-    );
+    const message = `snapshot field '${field}' holds ${values.length} values, expected ${expected}`;
+    throw new ShapeError(source ? `${source}: ${message}` : message);
   }
 }
 
-function expectFinite(values: Float32Array, field: string): void {
+function expectFinite(values: Float32Array, field: string, source: string | undefined): void {
   const index = values.findIndex((value) => !Number.isFinite(value));
-  if (index >= 0) {
-    throw new InputError(`snapshot field '${field}' holds ${values[index]} at index ${index}`);
+  if (index >= 0) reject(`field '${field}' holds ${values[index]} at index ${index}`, source);
+}
+
+function isPositiveInteger(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0;
+}
+
+function firstDuplicate(names: string[]): string | undefined {
+  return names.find((name, index) => names.indexOf(name) !== index);
+}
+
+/**
+ * Checks the snapshot's kind, names and widths: what the graph's node and value names and the
+ * 'dyncim.schema' metadata are built from, so that a bad snapshot is refused as bad input
+ * instead of surfacing as an ONNX naming error.
+ */
+function validateStructure(snapshot: HeadSnapshot, source: string | undefined): void {
+  if (snapshot.kind !== 'weighted-sum' && snapshot.kind !== 'concat') {
+    reject(`kind is ${JSON.stringify(snapshot.kind)}, expected 'weighted-sum' or 'concat'`, source);
+  }
+  const classNames: unknown = snapshot.classNames;
+  if (!Array.isArray(classNames) || classNames.length < 2) {
+    reject('classNames must name at least 2 classes', source);
+  }
+  classNames.forEach((name, index) => {
+    if (typeof name !== 'string' || name === '') {
+      reject(
+        `classNames[${index}] is ${JSON.stringify(name)}, expected a non-empty string`,
+        source,
+      );
+    }
+  });
+  const duplicateClass = firstDuplicate(classNames as string[]);
+  if (duplicateClass !== undefined) {
+    reject(`classNames names class '${duplicateClass}' twice`, source);
+  }
+  if (!isPositiveInteger(snapshot.hiddenWidth)) {
+    reject(`hiddenWidth ${JSON.stringify(snapshot.hiddenWidth)} is not a positive integer`, source);
+  }
+
+  const modalities: unknown = snapshot.modalities;
+  if (!Array.isArray(modalities) || modalities.length === 0) reject('has no modalities', source);
+  modalities.forEach((entry: Partial<SnapshotModality> | null, index) => {
+    const where = `modalities[${index}]`;
+    if (typeof entry !== 'object' || entry === null) reject(`${where} is not an object`, source);
+    if (typeof entry.name !== 'string' || entry.name === '') {
+      reject(`${where}.name is ${JSON.stringify(entry.name)}, expected a non-empty string`, source);
+    }
+    if (!isPositiveInteger(entry.featureWidth)) {
+      const found = JSON.stringify(entry.featureWidth);
+      reject(`${where}.featureWidth is ${found}, expected a positive integer`, source);
+    }
+    const sha: unknown = entry.encoderSha256;
+    if (sha !== undefined && sha !== null && typeof sha !== 'string') {
+      reject(`${where}.encoderSha256 is ${JSON.stringify(sha)}, expected a string`, source);
+    }
+  });
+  const duplicateModality = firstDuplicate(modalities.map((entry) => entry.name));
+  if (duplicateModality !== undefined) {
+    reject(`names modality '${duplicateModality}' twice`, source);
   }
 }
 
 /** Checks every array of a snapshot against its declared widths before anything is built. */
-function validateSnapshot(snapshot: HeadSnapshot): void {
+function validateSnapshot(snapshot: HeadSnapshot, source: string | undefined): void {
+  validateStructure(snapshot, source);
   const width = snapshot.hiddenWidth;
   const classes = snapshot.classNames.length;
-  if (snapshot.modalities.length === 0) throw new ConfigError('the snapshot has no modalities');
 
   for (const modality of snapshot.modalities) {
     const prefix = `modalities['${modality.name}']`;
@@ -75,24 +150,29 @@ function validateSnapshot(snapshot: HeadSnapshot): void {
       [modality.fusionWeight, width * classes, 'fusionWeight'],
     ];
     for (const [values, expected, field] of arrays) {
-      expectLength(values, expected, `${prefix}.${field}`);
-      expectFinite(values, `${prefix}.${field}`);
+      expectLength(values, expected, `${prefix}.${field}`, source);
+      expectFinite(values, `${prefix}.${field}`, source);
     }
   }
 
-  expectLength(snapshot.fusionBias, classes, 'fusionBias');
-  expectFinite(snapshot.fusionBias, 'fusionBias');
+  expectLength(snapshot.fusionBias, classes, 'fusionBias', source);
+  expectFinite(snapshot.fusionBias, 'fusionBias', source);
   expectLength(
     snapshot.inferenceModalityWeights,
     snapshot.modalities.length,
     'inferenceModalityWeights',
+    source,
   );
-  expectFinite(snapshot.inferenceModalityWeights, 'inferenceModalityWeights');
-  if (snapshot.kind === 'weighted-sum') expectSharedFusionWeight(snapshot);
+  expectFinite(snapshot.inferenceModalityWeights, 'inferenceModalityWeights', source);
+  if (snapshot.kind === 'weighted-sum') expectSharedFusionWeight(snapshot, source);
+
+  // the reader (ExportedHead) checks this metadata: never write a file it would refuse
+  const problem = schemaProblem(headSchemaFor(snapshot));
+  if (problem) reject(`gives invalid '${SCHEMA_METADATA_KEY}' metadata: ${problem}`, source);
 }
 
 /** A 'weighted-sum' head has one F, which the export stores once: every copy must agree. */
-function expectSharedFusionWeight(snapshot: HeadSnapshot): void {
+function expectSharedFusionWeight(snapshot: HeadSnapshot, source: string | undefined): void {
   const [first, ...others] = snapshot.modalities;
   for (const modality of others) {
     const differs = modality.fusionWeight.some((value, i) => value !== first.fusionWeight[i]);
@@ -100,6 +180,7 @@ function expectSharedFusionWeight(snapshot: HeadSnapshot): void {
       throw new InputError(
         `a 'weighted-sum' head shares one fusion weight, but modalities '${first.name}' and ` +
           `'${modality.name}' hold different fusionWeight values`,
+        source,
       );
     }
   }
@@ -228,7 +309,7 @@ function addUnimodalClassifier(
 /** Builds the ONNX model bytes for a snapshot; `exportHead` writes them to a file. */
 export function buildHeadModel(options: Omit<ExportHeadOptions, 'outputPath'>): Uint8Array {
   const { snapshot } = options;
-  validateSnapshot(snapshot);
+  validateSnapshot(snapshot, options.source);
   const classes = snapshot.classNames.length;
   const builder = new OnnxGraphBuilder({
     graphName: 'dyncim_fusion_head',
@@ -304,17 +385,124 @@ function addMetadata(
   }
 }
 
-/** Writes the head's ONNX model to `outputPath` atomically. */
-export function exportHead(options: ExportHeadOptions): ExportHeadResult {
+/**
+ * Node's errors from file system calls carry a code such as 'EACCES'. (No instanceof: under
+ * a test environment they may come from another realm's Error.)
+ */
+function isSystemError(error: unknown): error is NodeJS.ErrnoException {
+  const candidate = error as Partial<NodeJS.ErrnoException> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.code === 'string' &&
+    typeof candidate.syscall === 'string' &&
+    typeof candidate.message === 'string'
+  );
+}
+
+/** Turns a file system error about `outputPath` into an InputError naming it. */
+function writeError(error: unknown, outputPath: string): unknown {
+  if (!isSystemError(error)) return error;
+  return new InputError(`cannot write the ONNX head (${error.message})`, outputPath);
+}
+
+/**
+ * Refuses an output path that names a folder or something other than a file, and creates the
+ * folder it goes in; InputErrors name the path.
+ */
+function prepareOutputPath(outputPath: string): void {
+  if (outputPath === '') throw new ConfigError('the output path is empty');
+  let existing: fs.Stats | undefined;
+  try {
+    existing = fs.statSync(outputPath, { throwIfNoEntry: false });
+  } catch (error) {
+    // ENOTDIR: a folder on the way is a file
+    throw writeError(error, outputPath);
+  }
+  if (existing?.isDirectory()) {
+    throw new InputError('is a folder; give the path of the .onnx file to write', outputPath);
+  }
+  if (existing && !existing.isFile()) {
+    throw new InputError('exists and is not a regular file; refusing to replace it', outputPath);
+  }
+  try {
+    fs.mkdirSync(path.dirname(outputPath), { recursive: true });
+  } catch (error) {
+    throw writeError(error, outputPath);
+  }
+}
+
+/** A new file name next to `target`, hidden, unique to this process and call. */
+function temporarySibling(target: string): string {
+  const suffix = `${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}`;
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${suffix}`);
+}
+
+/** Validates the snapshot and output path and builds the bytes; writes nothing. */
+function prepareExport(options: ExportHeadOptions): Uint8Array {
   const { snapshot, outputPath } = options;
+  const bytes = buildHeadModel(options);
+  prepareOutputPath(outputPath);
   log.info(
     { outputPath, kind: snapshot.kind, modalities: snapshot.modalities.map((m) => m.name) },
     'exporting fusion head to ONNX',
   );
+  return bytes;
+}
 
-  const bytes = buildHeadModel(options);
-  writeFileAtomic(outputPath, bytes);
+/**
+ * Writes the head's ONNX model to `outputPath` atomically. Everything is checked before
+ * anything is written; on any error an existing file at `outputPath` is left as it was.
+ */
+export function exportHead(options: ExportHeadOptions): ExportHeadResult {
+  const bytes = prepareExport(options);
+  try {
+    writeFileAtomic(options.outputPath, bytes);
+  } catch (error) {
+    throw writeError(error, options.outputPath);
+  }
 
-  log.info({ outputPath, bytes: bytes.length }, 'fusion head exported');
-  return { outputPath, byteLength: bytes.length, schema: headSchemaFor(snapshot) };
+  log.info({ outputPath: options.outputPath, bytes: bytes.length }, 'fusion head exported');
+  return {
+    outputPath: options.outputPath,
+    byteLength: bytes.length,
+    schema: headSchemaFor(options.snapshot),
+  };
+}
+
+/**
+ * Like exportHead, but the model first goes to a temporary file next to `outputPath`, which
+ * `check` examines (for example by running it). Only when `check` resolves does the file
+ * replace `outputPath`; when it throws, the temporary file is removed and an existing file at
+ * `outputPath` is left byte for byte as it was.
+ */
+export async function exportHeadChecked<T>(
+  options: ExportHeadOptions,
+  check: (temporaryPath: string) => Promise<T>,
+): Promise<{ result: ExportHeadResult; checked: T }> {
+  const { outputPath } = options;
+  const bytes = prepareExport(options);
+  const temporary = temporarySibling(outputPath);
+
+  let checked: T;
+  try {
+    try {
+      fs.writeFileSync(temporary, bytes, { flag: 'wx' });
+    } catch (error) {
+      throw writeError(error, outputPath);
+    }
+    checked = await check(temporary);
+    try {
+      fs.renameSync(temporary, outputPath);
+    } catch (error) {
+      throw writeError(error, outputPath);
+    }
+  } catch (error) {
+    fs.rmSync(temporary, { force: true });
+    throw error;
+  }
+
+  log.info({ outputPath, bytes: bytes.length }, 'fusion head exported and checked');
+  const result = { outputPath, byteLength: bytes.length, schema: headSchemaFor(options.snapshot) };
+  return { result, checked };
 }

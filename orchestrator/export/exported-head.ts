@@ -171,7 +171,8 @@ export class ExportedHead {
 
   /**
    * Runs the head on `batchSize` rows. `features` maps every modality name to its row-major
-   * [batchSize, featureWidth] values; all of them are checked before anything runs.
+   * [batchSize, featureWidth] values; all of them are checked before anything runs, with
+   * errors that start with the head's file.
    */
   async run(
     features: Record<string, Float32Array>,
@@ -217,20 +218,23 @@ export class ExportedHead {
   /** Names, sizes and values of every modality's features, checked before running. */
   private validateFeatures(features: Record<string, Float32Array>, batchSize: number): void {
     if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new ConfigError(`batchSize must be a positive integer, received ${batchSize}`);
+      throw new ConfigError(
+        `${this.modelPath}: batchSize must be a positive integer, received ${batchSize}`,
+      );
     }
 
     const expected = this.schema.modalities.map((m) => `'${m.name}' (width ${m.featureWidth})`);
     const unknown = Object.keys(features).filter((name) => !this.modalityNames.includes(name));
     if (unknown.length > 0) {
       throw new ShapeError(
-        `features given for unknown modalities ${unknown.map((n) => `'${n}'`).join(', ')}; ` +
-          `the head takes ${expected.join(', ')}`,
+        `${this.modelPath}: features given for unknown modalities ` +
+          `${unknown.map((n) => `'${n}'`).join(', ')}; the head takes ${expected.join(', ')}`,
       );
     }
 
     for (const modality of this.schema.modalities) {
-      checkModalityFeatures(features[modality.name], modality, batchSize, expected);
+      const values = features[modality.name];
+      checkModalityFeatures(values, modality, batchSize, expected, this.modelPath);
     }
   }
 }
@@ -240,15 +244,16 @@ function checkModalityFeatures(
   modality: { name: string; featureWidth: number },
   batchSize: number,
   expected: string[],
+  modelPath: string,
 ): void {
   const name = modality.name;
   if (values === undefined) {
     throw new ShapeError(
-      `no features for modality '${name}'; the head takes ${expected.join(', ')}`,
+      `${modelPath}: no features for modality '${name}'; the head takes ${expected.join(', ')}`,
     );
   }
   if (!(values instanceof Float32Array)) {
-    throw new ShapeError(`features for '${name}' must be a Float32Array`);
+    throw new ShapeError(`${modelPath}: features for '${name}' must be a Float32Array`);
   }
 
   const needed = batchSize * modality.featureWidth;
@@ -258,12 +263,12 @@ function checkModalityFeatures(
       ? `have width ${width}, the head expects ${modality.featureWidth}`
       : `hold ${values.length} values; batch size ${batchSize} x width ` +
         `${modality.featureWidth} needs ${needed}`;
-    throw new ShapeError(`features for '${name}' ${problem}`);
+    throw new ShapeError(`${modelPath}: features for '${name}' ${problem}`);
   }
 
   const bad = values.findIndex((value) => !Number.isFinite(value));
   if (bad >= 0) {
     const row = Math.floor(bad / modality.featureWidth);
-    throw new InputError(`features for '${name}' hold ${values[bad]} in row ${row}`);
+    throw new InputError(`features for '${name}' hold ${values[bad]} in row ${row}`, modelPath);
   }
 }

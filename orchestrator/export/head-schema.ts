@@ -74,8 +74,11 @@ function modalityProblem(entry: unknown, index: number): string | undefined {
   return undefined;
 }
 
-/** Returns what is wrong with a parsed schema, or undefined when it is well formed. */
-function schemaProblem(schema: Partial<HeadSchema>): string | undefined {
+/**
+ * Returns what is wrong with a parsed schema, or undefined when it is well formed. The export
+ * runs this on the schema it is about to write, so it never writes a file the reader refuses.
+ */
+export function schemaProblem(schema: Partial<HeadSchema>): string | undefined {
   if (schema.format !== HEAD_ONNX_FORMAT) {
     return `format is ${JSON.stringify(schema.format)}, expected '${HEAD_ONNX_FORMAT}'`;
   }

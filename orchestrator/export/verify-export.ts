@@ -22,10 +22,17 @@ export interface VerifyExportOptions {
 
 export interface VerifyExportResult {
   rows: number;
-  /** Largest |ONNX - tf.js| over fused and unimodal logits. */
+  /**
+   * Largest |ONNX - tf.js| over fused and unimodal logits; Infinity where only one side is
+   * finite or they are different non-finite values, never NaN.
+   */
   maxAbsDifference: number;
   /** Rows whose fused argmax differs between the two. */
   argmaxDisagreements: number;
+  /** Largest |logit| over the finite fused and unimodal logits of both sides. */
+  maxAbsLogit: number;
+  /** Logits, fused or unimodal, on either side that are infinite or NaN (float32 overflow). */
+  nonFiniteLogits: number;
 }
 
 function randomFeatures(random: SeededRandom, rows: number, width: number): Float32Array {
@@ -36,8 +43,24 @@ function randomFeatures(random: SeededRandom, rows: number, width: number): Floa
 
 function maxAbsDifference(left: ArrayLike<number>, right: ArrayLike<number>): number {
   let largest = 0;
-  for (let i = 0; i < left.length; i++) largest = Math.max(largest, Math.abs(left[i] - right[i]));
+  for (let i = 0; i < left.length; i++) {
+    if (left[i] === right[i]) continue;
+    const difference = Math.abs(left[i] - right[i]);
+    // a NaN on either side, or two different infinities, is as far apart as values get
+    largest = Math.max(largest, Number.isNaN(difference) ? Infinity : difference);
+  }
   return largest;
+}
+
+/** Folds one array of logits into the running largest finite |logit| and non-finite count. */
+function tally(values: ArrayLike<number>, totals: { maxAbsLogit: number; nonFinite: number }) {
+  for (let i = 0; i < values.length; i++) {
+    if (Number.isFinite(values[i])) {
+      totals.maxAbsLogit = Math.max(totals.maxAbsLogit, Math.abs(values[i]));
+    } else {
+      totals.nonFinite++;
+    }
+  }
 }
 
 function argmaxRow(values: ArrayLike<number>, row: number, classes: number): number {
@@ -91,9 +114,14 @@ export async function verifyExport(options: VerifyExportOptions): Promise<Verify
   }
 
   let largest = maxAbsDifference(outputs.logits, reference.fused);
+  const totals = { maxAbsLogit: 0, nonFinite: 0 };
+  tally(outputs.logits, totals);
+  tally(reference.fused, totals);
   options.snapshot.modalities.forEach((modality, index) => {
     const unimodal = outputs.unimodalLogits[modality.name];
     largest = Math.max(largest, maxAbsDifference(unimodal, reference.unimodal[index]));
+    tally(unimodal, totals);
+    tally(reference.unimodal[index], totals);
   });
 
   let disagreements = 0;
@@ -103,5 +131,11 @@ export async function verifyExport(options: VerifyExportOptions): Promise<Verify
       disagreements++;
     }
   }
-  return { rows, maxAbsDifference: largest, argmaxDisagreements: disagreements };
+  return {
+    rows,
+    maxAbsDifference: largest,
+    argmaxDisagreements: disagreements,
+    maxAbsLogit: totals.maxAbsLogit,
+    nonFiniteLogits: totals.nonFinite,
+  };
 }
