@@ -173,7 +173,7 @@ describe('createSession', () => {
     expect(provider).toBe('cpu');
     const line = logLines.find((entry) => entry.provider === 'cpu');
     expect(line?.msg).toMatch(
-      /^using the CPU execution provider: the CUDA execution provider cannot load: missing /,
+      /^ONNX Runtime execution provider: cpu, because the CUDA execution provider cannot load: missing /,
     );
     expect(line?.missing).toContain('libonnxruntime_providers_cuda.so');
   });

@@ -235,11 +235,28 @@ async function cudaFallback(
     throw reason;
   }
 
-  componentLogger('execution-provider').info(
-    { provider: 'cpu', model: options.modelPath, missing: probe.missing },
-    `using the CPU execution provider: ${reason.message.split('. To fix')[0]}`,
-  );
+  const why = reason.message.split('. To fix')[0].split('\n')[0];
+  logCpuFallback(options.modelPath, probe, why);
   return { session, provider: 'cpu' };
+}
+
+const loggedFallbacks = new Set<string>();
+
+/**
+ * Says once per process and reason, in one line, that ONNX Runtime runs on the CPU and why;
+ * later sessions repeat it only at debug level. `dyncim doctor` has the details.
+ */
+function logCpuFallback(modelPath: string | undefined, probe: CudaProbe, why: string): void {
+  const log = componentLogger('execution-provider');
+  const fields = { provider: 'cpu', model: modelPath, missing: probe.missing };
+  const message = `ONNX Runtime execution provider: cpu, because ${why}`;
+  if (loggedFallbacks.has(why)) {
+    log.debug(fields, message);
+    return;
+  }
+
+  loggedFallbacks.add(why);
+  log.info(fields, message);
 }
 
 export interface OnnxRuntimeDescription {

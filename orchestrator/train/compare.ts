@@ -69,6 +69,11 @@ function percent(value: number): string {
   return (100 * value).toFixed(2);
 }
 
+/** 'mean ± std' in percent; one seed has no spread to show. */
+function spread(value: { mean: number; std: number }, seeds: number): string {
+  return seeds < 2 ? percent(value.mean) : `${percent(value.mean)} ± ${percent(value.std)}`;
+}
+
 /** A Markdown table of the comparison. */
 export function comparisonTable(comparison: Comparison): string {
   const lines = [
@@ -80,8 +85,8 @@ export function comparisonTable(comparison: Comparison): string {
       .map(([name, value]) => `${name} ${percent(value)}`)
       .join(', ');
     lines.push(
-      `| ${row.method} | ${percent(row.accuracy.mean)} ± ${percent(row.accuracy.std)} ` +
-        `| ${percent(row.macroF1.mean)} ± ${percent(row.macroF1.std)} | ${modalities} ` +
+      `| ${row.method} | ${spread(row.accuracy, row.seeds.length)} ` +
+        `| ${spread(row.macroF1, row.seeds.length)} | ${modalities} ` +
         `| ${row.trainSeconds.mean.toFixed(1)} | ${row.seeds.join(',')} |`,
     );
   }

@@ -4,11 +4,17 @@ import { FusionHead, HeadSnapshot } from '../model/fusion-head';
 import { saveSnapshot } from '../model/head-snapshot';
 import { DynCimOptions, resolveDynCimOptions } from '../curriculum/curriculum-options';
 import { BackendPreference, initialiseBackend } from '../tf/backend';
-import { appendLine, writeFolderAtomic, writeJsonAtomic } from '../util/atomic';
+import { appendLine, writeFileAtomic, writeFolderAtomic, writeJsonAtomic } from '../util/atomic';
 import { ConfigError } from '../util/errors';
 import { componentLogger } from '../util/logger';
 import { createProgress } from '../util/progress';
-import { FeatureSet, loadFeatureSet, selectModalities, splitIndices } from './feature-set';
+import {
+  FeatureSet,
+  SplitName,
+  loadFeatureSet,
+  selectModalities,
+  splitIndices,
+} from './feature-set';
 import { DynCimMethod } from './dyncim-method';
 import { PlainFusionMethod, TrainingMethod } from './methods';
 import { EpochMetrics, EvaluationResult, Trainer, evaluateHead } from './trainer';
@@ -182,12 +188,18 @@ async function trainInto(
   const log = componentLogger('train', { method: config.method, seed: config.seed });
 
   fs.mkdirSync(path.join(runDir, 'checkpoints'), { recursive: true });
-  writeJsonAtomic(path.join(runDir, 'config.json'), { ...config, modalities: names });
-  writeJsonAtomic(path.join(runDir, 'split.json'), {
-    train: Array.from(splitIndices(features, 'train')),
-    val: Array.from(splitIndices(features, 'val')),
-    test: Array.from(splitIndices(features, 'test')),
+  // the config as it ran: every default filled in, and the backend that was actually used
+  const dyncim = config.method === 'dyncim' ? resolveDynCimOptions(config.dyncim) : undefined;
+  writeJsonAtomic(path.join(runDir, 'config.json'), {
+    ...config,
+    modalities: names,
+    dyncim,
+    backendUsed: backend.backendName,
   });
+  // one line per split: the index lists are long and nobody reads them one number a line
+  const split = (name: SplitName) => JSON.stringify(Array.from(splitIndices(features, name)));
+  const splitText = `{\n  "train": ${split('train')},\n  "val": ${split('val')},\n  "test": ${split('test')}\n}\n`;
+  writeFileAtomic(path.join(runDir, 'split.json'), splitText);
   const metricsFile = path.join(runDir, 'metrics.jsonl');
 
   const method = buildMethod(config, features);

@@ -1,8 +1,9 @@
 import pino, { Logger } from 'pino';
 
 /**
- * One pino logger for the process. Attached to a terminal it prints readable lines; otherwise
- * it writes JSON lines, one per event, which scripts and log collectors can parse.
+ * One pino logger for the process. It prints readable lines on stderr (coloured on a
+ * terminal); DYNCIM_LOG_FORMAT=json switches to JSON lines, one per event, for scripts and log
+ * collectors. DYNCIM_LOG_LEVEL sets the level (default info).
  * Each component takes a child logger that names it (`component: 'trainer'`, ...).
  */
 
@@ -10,7 +11,8 @@ let root: Logger | undefined;
 
 function buildRootLogger(): Logger {
   const level = process.env.DYNCIM_LOG_LEVEL ?? (process.env.JEST_WORKER_ID ? 'silent' : 'info');
-  const pretty = process.stderr.isTTY && process.env.DYNCIM_LOG_FORMAT !== 'json';
+  // readable lines by default, in a terminal or a log file alike; JSON lines on request
+  const pretty = process.env.DYNCIM_LOG_FORMAT !== 'json';
 
   if (pretty) {
     // pino-pretty in-process and synchronous: a worker thread would reorder lines with the
@@ -20,9 +22,10 @@ function buildRootLogger(): Logger {
     const stream = pinoPretty({
       destination: 2,
       sync: true,
-      colorize: true,
+      colorize: Boolean(process.stderr.isTTY),
       translateTime: 'HH:MM:ss',
       ignore: 'pid,hostname',
+      singleLine: true,
     });
     return pino({ level }, stream);
   }

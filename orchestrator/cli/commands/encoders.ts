@@ -98,7 +98,7 @@ export function registerEncoderCommands(program: Command): void {
     )
     .option(
       '--epochs <n>',
-      "pretraining epochs (default: the script's, ~2 min each)",
+      'pretraining epochs (default: audio 8, visual 12)',
       parseInteger('--epochs'),
     )
     .option(

@@ -63,7 +63,7 @@ async function ensureDataset(flags: RunFlags): Promise<string> {
     seed: flags.datasetSeed,
     samplesPerClass: flags.samplesPerClass,
     imageCorruption: flags.imageCorruption,
-    audioSnrDb: flags.audioSnrDb,
+    audioSnrDb: (flags.audioSnrDb as unknown) === 'auto' ? undefined : flags.audioSnrDb,
     cacheDir: path.join(flags.cache, 'espeak-ng'),
   };
 
@@ -264,8 +264,10 @@ export function registerRunCommand(program: Command): void {
     )
     .option(
       '--audio-snr-db <low,high>',
-      'SNR range of noise over fusion audio, or "none"',
+      'per-sample SNR range in dB of noise over fusion audio, or "none"; ' +
+        'auto: synth -15,0, fsdd -10,5',
       parseSnrRange,
+      'auto' as unknown as [number, number],
     )
     .action(async (flags: RunFlags) => runMainJob(flags));
 }

@@ -47,6 +47,17 @@ function addTrainingOptions(command: Command): Command {
     );
 }
 
+/** DynCIM options whose value is a list: `--dyncim sampleMetrics=deviation,stability`. */
+const LIST_OPTIONS = ['sampleMetrics'];
+
+function listOptions(options: Record<string, unknown>): Record<string, unknown> {
+  const result = { ...options };
+  for (const key of LIST_OPTIONS) {
+    if (typeof result[key] === 'string') result[key] = parseList(result[key] as string);
+  }
+  return result;
+}
+
 function trainConfigFrom(flags: TrainFlags): Record<string, unknown> {
   const fromFile = flags.config ? readConfigFile(flags.config) : {};
   const fromFlags = definedOnly({
@@ -60,7 +71,7 @@ function trainConfigFrom(flags: TrainFlags): Record<string, unknown> {
     seed: flags.seed,
     backend: flags.backend,
   });
-  const dyncim = { ...(fromFile.dyncim as object), ...flags.dyncim };
+  const dyncim = { ...(fromFile.dyncim as object), ...listOptions(flags.dyncim ?? {}) };
   return { ...fromFile, ...fromFlags, dyncim };
 }
 
