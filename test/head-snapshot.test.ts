@@ -113,12 +113,12 @@ describe('snapshotFromJson field checks', () => {
     [
       'a modality name that is a number',
       () => withModality({ name: 5 }),
-      /field 'modalities\[0\]\.name' is 5, expected a non-empty string/,
+      /field 'modalities\[0\]\.name' is 5, expected a plain name/,
     ],
     [
       'an empty modality name',
       () => withModality({ name: '' }),
-      /field 'modalities\[0\]\.name' is "", expected a non-empty string/,
+      /field 'modalities\[0\]\.name' is "", expected a plain name/,
     ],
     [
       'duplicate modality names',

@@ -53,12 +53,41 @@ describe('trainOnFeatures', () => {
     const broken = syntheticFeatureSet({ samples: 200 });
     broken.modalities[0].data[3] = Number.NaN;
     await expect(trainOnFeatures({ features: broken, runDir, config: quick })).rejects.toThrow(
-      /NaN/,
+      /training diverged: a loss of the gate-free pass is not finite/,
     );
 
     expect(fs.readFileSync(path.join(runDir, 'checkpoints', 'best.json'))).toEqual(before);
     expect(readJson(path.join(runDir, 'config.json')).method).toBe('concat');
     expect(fs.readdirSync(folder).filter((name) => name.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('stops a diverging run with advice, keeping the earlier one', async () => {
+    const runDir = path.join(folder, 'diverging');
+    const features = syntheticFeatureSet({ samples: 200 });
+    await trainOnFeatures({ features, runDir, config: { ...quick, method: 'concat' } });
+    const before = fs.readFileSync(path.join(runDir, 'checkpoints', 'best.json'));
+
+    const attempt = trainOnFeatures({
+      features,
+      runDir,
+      config: { ...quick, method: 'concat', learningRate: 1e30 },
+    });
+    await expect(attempt).rejects.toThrow(
+      /training diverged: .*Lower the learning rate \(now 1e\+30\)/,
+    );
+    expect(fs.readFileSync(path.join(runDir, 'checkpoints', 'best.json'))).toEqual(before);
+  });
+
+  it('refuses to replace a folder that is not an earlier run', async () => {
+    const runDir = path.join(folder, 'my-data');
+    fs.mkdirSync(runDir);
+    fs.writeFileSync(path.join(runDir, 'keep.txt'), 'mine');
+    const features = syntheticFeatureSet({ samples: 100 });
+
+    await expect(trainOnFeatures({ features, runDir, config: quick })).rejects.toThrow(
+      /my-data: exists and is not an earlier output \(it has no config\.json\)/,
+    );
+    expect(fs.readdirSync(runDir)).toEqual(['keep.txt']);
   });
 
   it('refuses an empty split before writing anything', async () => {

@@ -123,9 +123,11 @@ function parseModality(
     throw new InputError(`field '${where}' is ${describeValue(entry)}, expected an object`, file);
   }
   const { name, featureWidth, encoderSha256 } = entry;
-  if (typeof name !== 'string' || name.length === 0) {
+  // modality names become ONNX input names and file names: plain words only
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_-]+$/.test(name)) {
     throw new InputError(
-      `field '${where}.name' is ${describeValue(name)}, expected a non-empty string`,
+      `field '${where}.name' is ${describeValue(name)}, ` +
+        'expected a plain name of letters, digits, _ or -',
       file,
     );
   }

@@ -102,6 +102,8 @@ export async function compareMethods(options: {
   config: Partial<TrainConfig>;
 }): Promise<Comparison> {
   const log = componentLogger('compare');
+  const repeated = options.methods.filter((spec, i) => options.methods.indexOf(spec) !== i);
+  if (repeated.length > 0) throw new ConfigError(`methods listed twice: ${repeated.join(', ')}`);
   const specs = options.methods.map((spec) => ({ spec, fields: configForSpec(spec) }));
   for (const { fields } of specs) {
     if (fields.modalities) selectModalities(options.features, fields.modalities);
@@ -109,27 +111,31 @@ export async function compareMethods(options: {
   const comparison: Comparison = { rows: [], runs: [] };
 
   // built aside and swapped in whole: a failed comparison leaves an earlier one untouched
-  await writeFolderAtomic(options.outDir, async (workDir) => {
-    for (const { spec, fields } of specs) {
-      const summaries: TrainSummary[] = [];
-      for (const seed of options.seeds) {
-        const name = `${spec.replace(':', '-')}-seed${seed}`;
-        log.info({ method: spec, seed, runDir: path.join(options.outDir, name) }, 'run started');
-        const { summary } = await trainOnFeatures({
-          features: options.features,
-          runDir: path.join(workDir, name),
-          config: { ...options.config, ...fields, seed },
-        });
-        // paths relative to the comparison folder, so it stays valid wherever it is moved
-        const checkpoint = path.join(name, 'checkpoints', 'best.json');
-        summaries.push(summary);
-        comparison.runs.push({ ...summary, checkpoint, runDir: name, spec });
+  await writeFolderAtomic(
+    options.outDir,
+    async (workDir) => {
+      for (const { spec, fields } of specs) {
+        const summaries: TrainSummary[] = [];
+        for (const seed of options.seeds) {
+          const name = `${spec.replace(':', '-')}-seed${seed}`;
+          log.info({ method: spec, seed, runDir: path.join(options.outDir, name) }, 'run started');
+          const { summary } = await trainOnFeatures({
+            features: options.features,
+            runDir: path.join(workDir, name),
+            config: { ...options.config, ...fields, seed },
+          });
+          // paths relative to the comparison folder, so it stays valid wherever it is moved
+          const checkpoint = path.join(name, 'checkpoints', 'best.json');
+          summaries.push(summary);
+          comparison.runs.push({ ...summary, checkpoint, runDir: name, spec });
+        }
+        comparison.rows.push(rowFor(spec, summaries));
       }
-      comparison.rows.push(rowFor(spec, summaries));
-    }
 
-    writeJsonAtomic(path.join(workDir, 'comparison.json'), comparison);
-    writeFileAtomic(path.join(workDir, 'comparison.md'), comparisonTable(comparison));
-  });
+      writeJsonAtomic(path.join(workDir, 'comparison.json'), comparison);
+      writeFileAtomic(path.join(workDir, 'comparison.md'), comparisonTable(comparison));
+    },
+    { marker: 'comparison.json' },
+  );
   return comparison;
 }

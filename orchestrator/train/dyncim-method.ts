@@ -3,7 +3,7 @@ import { FusionHead, HeadKind } from '../model/fusion-head';
 import { DynCimCurriculum } from '../curriculum/dyncim-curriculum';
 import { DynCimOptions } from '../curriculum/curriculum-options';
 import { StepPlan, TrainingBatch, TrainingMethod } from './methods';
-import { crossEntropyPerSample } from './trainer';
+import { crossEntropyPerSample, divergence } from './trainer';
 
 /**
  * DynCIM as a training method. Each step first runs the head without gradients and with
@@ -17,6 +17,9 @@ export class DynCimMethod implements TrainingMethod {
   readonly name = 'dyncim';
   readonly headKind: HeadKind = 'weighted-sum';
   readonly curriculum: DynCimCurriculum;
+
+  /** For the divergence message: the learning rate the trainer uses. */
+  trainerOptions = { learningRate: Number.NaN };
 
   constructor(options: { numSamples: number; numModalities: number } & Partial<DynCimOptions>) {
     this.curriculum = new DynCimCurriculum(options);
@@ -52,6 +55,13 @@ export class DynCimMethod implements TrainingMethod {
       fusedLosses: read(tensors.fusedLosses),
     };
     tf.dispose(tensors);
+
+    // a NaN here means the head's weights already diverged; say so rather than letting the
+    // curriculum's input checks report a NaN loss
+    const losses = [values.fusedLosses, ...values.unimodalLosses];
+    if (losses.some((array) => array.some((value) => !Number.isFinite(value)))) {
+      throw divergence('a loss of the gate-free pass is not finite', this.trainerOptions);
+    }
     return values;
   }
 

@@ -68,6 +68,9 @@ export interface TrainSummary {
   checkpoint: string;
 }
 
+/** Wider adapters than this are a typo, not a model: the weights would not fit in memory. */
+const MAX_HIDDEN_WIDTH = 16384;
+
 /** Merges a partial config over the defaults and checks it. */
 export function resolveTrainConfig(partial: Partial<TrainConfig>): TrainConfig {
   if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) {
@@ -100,6 +103,11 @@ export function resolveTrainConfig(partial: Partial<TrainConfig>): TrainConfig {
   if (!['dyncim', 'concat', 'unimodal'].includes(config.method)) {
     throw new ConfigError(`method must be dyncim, concat or unimodal; got '${config.method}'`);
   }
+  if (config.hiddenWidth > MAX_HIDDEN_WIDTH) {
+    throw new ConfigError(
+      `hiddenWidth must be at most ${MAX_HIDDEN_WIDTH}; got ${config.hiddenWidth}`,
+    );
+  }
   for (const key of ['epochs', 'batchSize', 'hiddenWidth'] as const) {
     if (!Number.isInteger(config[key]) || config[key] < 1) {
       throw new ConfigError(`${key} must be a positive integer; got ${config[key]}`);
@@ -123,11 +131,13 @@ export function resolveTrainConfig(partial: Partial<TrainConfig>): TrainConfig {
 
 function buildMethod(config: TrainConfig, features: FeatureSet): TrainingMethod {
   if (config.method === 'dyncim') {
-    return new DynCimMethod({
+    const method = new DynCimMethod({
       numSamples: features.labels.length,
       numModalities: features.modalities.length,
       ...config.dyncim,
     });
+    method.trainerOptions = { learningRate: config.learningRate };
+    return method;
   }
   return new PlainFusionMethod(config.method);
 }
@@ -160,9 +170,10 @@ export async function trainOnFeatures(options: {
   // the run is built in a temporary sibling folder and swapped in only when it is complete,
   // so a failed or interrupted run never leaves a mixed folder or destroys an earlier one
   let result: { summary: TrainSummary; best: HeadSnapshot } | undefined;
-  await writeFolderAtomic(options.runDir, async (workDir) => {
+  const fill = async (workDir: string) => {
     result = await trainInto(workDir, features, config, names);
-  });
+  };
+  await writeFolderAtomic(options.runDir, fill, { marker: 'config.json' });
   result!.summary.checkpoint = path.join(options.runDir, 'checkpoints', 'best.json');
   return result!;
 }

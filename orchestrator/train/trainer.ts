@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { ConfigError } from '../util/errors';
 import { FusionHead, HeadSnapshot } from '../model/fusion-head';
 import { SeededRandom } from '../util/rng';
 import { FeatureSet, SplitName, splitIndices } from './feature-set';
@@ -60,6 +61,22 @@ const DEFAULTS: Required<TrainerOptions> = {
   seed: 0,
   modalityWeightMomentum: 0.9,
 };
+
+/** Training blew up (a NaN or infinite loss): the run is stopped, not saved. */
+export class TrainingDivergedError extends ConfigError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrainingDivergedError';
+  }
+}
+
+/** The error for a diverged run, with what to try. */
+export function divergence(what: string, options: { learningRate: number }): TrainingDivergedError {
+  return new TrainingDivergedError(
+    `training diverged: ${what}. Lower the learning rate (now ${options.learningRate}) or ` +
+      'check the features for extreme values',
+  );
+}
 
 /** Copies the rows `ids` of a row-major [N, width] array into `target`. */
 function gatherRows(source: Float32Array, width: number, ids: Int32Array, target: Float32Array) {
@@ -215,6 +232,9 @@ export class Trainer {
         const batch = this.makeBatch(ids, step / totalSteps);
         const result = this.trainStep(batch);
         tf.dispose([batch.labelsOneHot, ...batch.features]);
+        if (!Number.isFinite(result.loss)) {
+          throw divergence(`the training loss is ${result.loss} at epoch ${epoch}`, this.options);
+        }
 
         lossTotal += result.loss * ids.length;
         if (result.stats) statTotals.add(result.stats);
@@ -232,6 +252,8 @@ export class Trainer {
       };
       history.push(metrics);
       await hooks.onEpochEnd?.(metrics, this.head);
+      // steps never wait on I/O; give the event loop a turn so Ctrl-C is handled between epochs
+      await new Promise((resolve) => setImmediate(resolve));
     }
     return history;
   }

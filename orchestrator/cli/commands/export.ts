@@ -151,6 +151,12 @@ async function checkExport(
 export async function runExportCommand(
   options: ExportCommandOptions,
 ): Promise<ExportCommandResult> {
+  if (fs.existsSync(options.out) && fs.statSync(options.out).isDirectory()) {
+    throw new InputError('is a folder; give the path of the .onnx file to write', options.out);
+  }
+  if (path.extname(options.out).toLowerCase() !== '.onnx') {
+    throw new InputError('--out must name an .onnx file', options.out);
+  }
   const snapshot = loadSnapshot(options.checkpoint);
   const metadata = {
     ...parseMetaOptions(options.meta ?? []),

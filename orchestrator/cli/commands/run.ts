@@ -151,49 +151,53 @@ export async function runMainJob(flags: RunFlags): Promise<void> {
   // the run folder is built aside and swapped in at the end: a failed step leaves an earlier
   // run folder as it was, and no half-made one
   let report: { table: string; summary: Record<string, any> } | undefined;
-  await writeFolderAtomic(runDir, async (workDir) => {
-    const { table, comparison, compareDir } = compareStep(flags, featureIndex, workDir);
-    const headRun =
-      comparison.runs.find((run) => run.spec === 'dyncim') ??
-      comparison.runs[comparison.runs.length - 1];
-    const checkpoint = path.join(compareDir, headRun.runDir, 'checkpoints', 'best.json');
-    const workHead = path.join(workDir, 'head.onnx');
-    runStep('export', ['export', '--checkpoint', checkpoint, '--out', workHead]);
+  await writeFolderAtomic(
+    runDir,
+    async (workDir) => {
+      const { table, comparison, compareDir } = compareStep(flags, featureIndex, workDir);
+      const headRun =
+        comparison.runs.find((run) => run.spec === 'dyncim') ??
+        comparison.runs[comparison.runs.length - 1];
+      const checkpoint = path.join(compareDir, headRun.runDir, 'checkpoints', 'best.json');
+      const workHead = path.join(workDir, 'head.onnx');
+      runStep('export', ['export', '--checkpoint', checkpoint, '--out', workHead]);
 
-    const device = ['--device', flags.device];
-    const onTest = ['--features', featureIndex, '--split', 'test'];
-    const exported = JSON.parse(
-      runStep('check export', ['predict', '--head', workHead, ...onTest, ...device]),
-    );
-    const examples = await writeExampleInputs(datasetDir, workDir);
-    const inputs = ['--wav', examples.wav, '--image', examples.image, '--models', flags.models];
-    const prediction = JSON.parse(
-      runStep('predict raw', ['predict', '--head', workHead, ...inputs, ...device]),
-    );
+      const device = ['--device', flags.device];
+      const onTest = ['--features', featureIndex, '--split', 'test'];
+      const exported = JSON.parse(
+        runStep('check export', ['predict', '--head', workHead, ...onTest, ...device]),
+      );
+      const examples = await writeExampleInputs(datasetDir, workDir);
+      const inputs = ['--wav', examples.wav, '--image', examples.image, '--models', flags.models];
+      const prediction = JSON.parse(
+        runStep('predict raw', ['predict', '--head', workHead, ...inputs, ...device]),
+      );
 
-    const final = (file: string) => path.join(runDir, path.relative(workDir, file));
-    const summary = {
-      runDir,
-      datasetDir,
-      featureIndex,
-      comparison: final(path.join(compareDir, 'comparison.md')),
-      exportedHead: {
-        path: final(workHead),
-        from: final(path.join(compareDir, headRun.runDir)),
-        testAccuracyOnnx: exported.accuracy,
-        testAccuracyTfjs: headRun.test.accuracy,
-      },
-      example: {
-        ...examples,
-        wav: final(examples.wav),
-        image: final(examples.image),
-        predicted: prediction.predicted,
-        modalityPredictions: prediction.modalityPredictions,
-      },
-    };
-    writeJsonAtomic(path.join(workDir, 'summary.json'), summary);
-    report = { table, summary };
-  });
+      const final = (file: string) => path.join(runDir, path.relative(workDir, file));
+      const summary = {
+        runDir,
+        datasetDir,
+        featureIndex,
+        comparison: final(path.join(compareDir, 'comparison.md')),
+        exportedHead: {
+          path: final(workHead),
+          from: final(path.join(compareDir, headRun.runDir)),
+          testAccuracyOnnx: exported.accuracy,
+          testAccuracyTfjs: headRun.test.accuracy,
+        },
+        example: {
+          ...examples,
+          wav: final(examples.wav),
+          image: final(examples.image),
+          predicted: prediction.predicted,
+          modalityPredictions: prediction.modalityPredictions,
+        },
+      };
+      writeJsonAtomic(path.join(workDir, 'summary.json'), summary);
+      report = { table, summary };
+    },
+    { marker: 'summary.json' },
+  );
 
   printReport(report!.table, report!.summary);
 }
