@@ -1,6 +1,5 @@
-import * as fs from 'fs';
 import * as path from 'path';
-import { writeFolderAtomic, writeJsonAtomic } from '../util/atomic';
+import { checkReplaceable, writeFolderAtomic, writeJsonAtomic } from '../util/atomic';
 import { ConfigError, InputError } from '../util/errors';
 import { componentLogger } from '../util/logger';
 import { writeNpy } from '../util/npy';
@@ -234,23 +233,6 @@ function resolvePretrainOptions(options: BuildPretrainArraysOptions): ResolvedPr
     checkCount('imagesPerClass', resolved.imagesPerClass, 1);
   }
   return resolved;
-}
-
-/**
- * Refuses to replace a folder that is not ours: writeFolderAtomic swaps the whole folder, and
- * `--out .` by mistake must not delete a project.
- */
-function checkReplaceable(outDir: string, markerFile: string): void {
-  if (!fs.existsSync(outDir)) return;
-
-  const isFolder = fs.statSync(outDir).isDirectory();
-  const entries = isFolder ? fs.readdirSync(outDir) : [];
-  if (isFolder && (entries.length === 0 || entries.includes(markerFile))) return;
-
-  throw new ConfigError(
-    `output folder ${outDir} exists and is not an earlier output (no ${markerFile}); ` +
-      'refusing to replace it: choose a new folder or remove it yourself',
-  );
 }
 
 function checkCount(name: string, value: number, minimum: number): void {

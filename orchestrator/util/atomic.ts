@@ -83,8 +83,11 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/** Refuses targets whose replacement would destroy something that is not an earlier output. */
-function checkReplaceable(target: string, marker?: string): void {
+/**
+ * Refuses targets whose replacement would destroy something that is not an earlier output.
+ * Builders call it up front too, to fail before spending minutes on work they cannot write.
+ */
+export function checkReplaceable(target: string, marker?: string): void {
   const resolved = path.resolve(target);
   const cwd = process.cwd();
   if (

@@ -61,6 +61,27 @@ export function parseSnrRange(value: string): [number, number] | null | undefine
   return [parts[0], parts[1]];
 }
 
+/**
+ * How fusion inputs are degraded: shared by `dataset build` and `run`, which both build
+ * datasets, so the two always offer the same choices.
+ */
+export function addDegradationOptions(command: Command): Command {
+  return command
+    .option(
+      '--image-corruption <strength>',
+      'largest per-sample image degradation in [0, 1] (0: clean images)',
+      parseNumber('--image-corruption'),
+      1,
+    )
+    .option(
+      '--audio-snr-db <low,high>',
+      'per-sample SNR range in dB of noise over fusion audio, or "none"; ' +
+        'auto: synth -15,0, fsdd -10,5',
+      parseSnrRange,
+      'auto' as unknown as [number, number],
+    );
+}
+
 async function runBuild(flags: BuildFlags): Promise<void> {
   const { buildDataset } = await import('../../data/dataset-builder');
   const source = parseSource(flags.source);
@@ -107,7 +128,7 @@ export function registerDatasetCommands(program: Command): void {
     .command('dataset')
     .description('build paired audio-visual datasets and encoder pretraining arrays');
 
-  dataset
+  const build = dataset
     .command('build')
     .description('build a dataset folder: dataset.json, audio.npy, visual.npy, labels.npy')
     .option('--source <kind>', 'synth (espeak-ng speech) or fsdd (real recordings)', 'synth')
@@ -126,20 +147,8 @@ export function registerDatasetCommands(program: Command): void {
       'synth only: clips per digit, divided 60/20/20 into train/val/test',
       parseInteger('--samples-per-class'),
       300,
-    )
-    .option(
-      '--image-corruption <strength>',
-      'largest per-sample image degradation in [0, 1] (0: clean images)',
-      parseNumber('--image-corruption'),
-      1,
-    )
-    .option(
-      '--audio-snr-db <low,high>',
-      'per-sample SNR range in dB of noise over fusion audio, or "none"; ' +
-        'auto: synth -15,0, fsdd -10,5',
-      parseSnrRange,
-      'auto' as unknown as [number, number],
-    )
+    );
+  addDegradationOptions(build)
     .option('--cache <dir>', CACHE_HELP, path.join('.cache', 'espeak-ng'))
     .option('--concurrency <n>', 'espeak-ng processes at a time', parseInteger('--concurrency'), 2)
     .option('--speaker-seed <n>', SPEAKER_SEED_HELP, parseInteger('--speaker-seed'), 0)

@@ -5,8 +5,8 @@ import { Command } from 'commander';
 import { ConfigError, StepError } from '../../util/errors';
 import { componentLogger } from '../../util/logger';
 import { writeFolderAtomic, writeJsonAtomic } from '../../util/atomic';
-import { parseInteger, parseIntegerList, parseList, parseNumber } from '../options';
-import { parseSnrRange } from './dataset';
+import { parseInteger, parseIntegerList, parseList } from '../options';
+import { addDegradationOptions } from './dataset';
 
 /**
  * `dyncim run`: the main job, end to end. Build (or reuse) the dataset, extract features with
@@ -224,7 +224,7 @@ function printReport(table: string, summary: Record<string, any>): void {
 }
 
 export function registerRunCommand(program: Command): void {
-  program
+  const command = program
     .command('run')
     .description('the main job: dataset, features, training (baselines + DynCIM), export, predict')
     .option(
@@ -260,18 +260,6 @@ export function registerRunCommand(program: Command): void {
       '--samples-per-class <n>',
       'synth only: clips per digit (default 300)',
       parseInteger('--samples-per-class'),
-    )
-    .option(
-      '--image-corruption <strength>',
-      'largest image degradation in [0, 1] (default 1)',
-      parseNumber('--image-corruption'),
-    )
-    .option(
-      '--audio-snr-db <low,high>',
-      'per-sample SNR range in dB of noise over fusion audio, or "none"; ' +
-        'auto: synth -15,0, fsdd -10,5',
-      parseSnrRange,
-      'auto' as unknown as [number, number],
-    )
-    .action(async (flags: RunFlags) => runMainJob(flags));
+    );
+  addDegradationOptions(command).action(async (flags: RunFlags) => runMainJob(flags));
 }
