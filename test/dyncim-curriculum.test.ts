@@ -6,6 +6,10 @@ import {
 import type { DynCimOptions } from '../orchestrator/curriculum/curriculum-options';
 import { ConfigError, InputError } from '../orchestrator/util/errors';
 import { SeededRandom } from '../orchestrator/util/rng';
+import { handBatch as handBatchAt } from './helpers/hand-batch';
+
+/** The shared hand-worked batch, late in training unless told otherwise. */
+const handBatch = (progress = 1) => handBatchAt(progress);
 
 /*
  * Hand-worked batch: B = 2, M = 2, K = 3 (ln 2 = 0.693147, ln 3 = 1.098612, ln 4 = 1.386294).
@@ -40,24 +44,6 @@ import { SeededRandom } from '../orchestrator/util/rng';
  *
  * Objective: W = D_task D_fuse = [0.279911, 0.456206]; scores W L = [0.270898, 0.707369]
  */
-function handBatch(progress = 1): CurriculumBatch {
-  return {
-    sampleIds: Int32Array.from([0, 1]),
-    labels: Int32Array.from([0, 2]),
-    unimodalProbs: [
-      Float32Array.from([1, 0, 0, 0.5, 0.25, 0.25]),
-      Float32Array.from([1 / 3, 1 / 3, 1 / 3, 0.25, 0.25, 0.5]),
-    ],
-    unimodalLosses: [
-      Float32Array.from([0, Math.log(4)]),
-      Float32Array.from([Math.log(3), Math.log(2)]),
-    ],
-    fusedProbs: Float32Array.from([0.5, 0.25, 0.25, 0.2, 0.2, 0.6]),
-    fusedLosses: Float32Array.from([Math.log(2), -Math.log(0.6)]),
-    numClasses: 3,
-    progress,
-  };
-}
 
 function curriculum(options: Partial<DynCimOptions> = {}): DynCimCurriculum {
   return new DynCimCurriculum({ numSamples: 4, numModalities: 2, ...options });

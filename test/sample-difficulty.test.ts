@@ -1,4 +1,4 @@
-import type { CurriculumBatch } from '../orchestrator/curriculum/curriculum-batch';
+import { handBatch } from './helpers/hand-batch';
 import {
   VolatilityTracker,
   entropyWeights,
@@ -19,24 +19,6 @@ import {
  *                      L1 = ln 4, L2 = ln 2, Lf = -ln 0.6 = 0.510826
  * Inputs are float32, so expectations hold to about 1e-7.
  */
-function handBatch(): CurriculumBatch {
-  return {
-    sampleIds: Int32Array.from([0, 1]),
-    labels: Int32Array.from([0, 2]),
-    unimodalProbs: [
-      Float32Array.from([1, 0, 0, 0.5, 0.25, 0.25]),
-      Float32Array.from([1 / 3, 1 / 3, 1 / 3, 0.25, 0.25, 0.5]),
-    ],
-    unimodalLosses: [
-      Float32Array.from([0, Math.log(4)]),
-      Float32Array.from([Math.log(3), Math.log(2)]),
-    ],
-    fusedProbs: Float32Array.from([0.5, 0.25, 0.25, 0.2, 0.2, 0.6]),
-    fusedLosses: Float32Array.from([Math.log(2), -Math.log(0.6)]),
-    numClasses: 3,
-    progress: 0,
-  };
-}
 
 describe('entropy and delta (eq. 1)', () => {
   it('computes U per sample and modality, with 0 log 0 = 0', () => {

@@ -6,7 +6,13 @@ import { preprocessImage, readImageFile } from '../data/image-preprocessing';
 import { Device } from '../encoders/execution-provider';
 import { OnnxEncoder } from '../encoders/onnx-encoder';
 import { ExportedHead } from '../export/exported-head';
-import { FeatureSet, SplitName, loadFeatureSet, splitIndices } from '../train/feature-set';
+import {
+  FeatureSet,
+  SplitName,
+  gatherRows,
+  loadFeatureSet,
+  splitIndices,
+} from '../train/feature-set';
 import { accuracy, argmaxRows, macroF1 } from '../train/metrics';
 import { ConfigError, InputError } from '../util/errors';
 import { componentLogger } from '../util/logger';
@@ -150,21 +156,6 @@ export async function predictRaw(options: {
   }
 }
 
-function gatherSplit(set: FeatureSet, ids: Int32Array): Record<string, Float32Array> {
-  const features: Record<string, Float32Array> = {};
-  for (const modality of set.modalities) {
-    const rows = new Float32Array(ids.length * modality.width);
-    ids.forEach((id, row) => {
-      rows.set(
-        modality.data.subarray(id * modality.width, (id + 1) * modality.width),
-        row * modality.width,
-      );
-    });
-    features[modality.name] = rows;
-  }
-  return features;
-}
-
 /** Features made by other encoders than the head was trained on would not mean the same. */
 function checkFeatureEncoders(
   set: FeatureSet,
@@ -206,7 +197,10 @@ export async function predictSplit(options: {
 
   try {
     checkFeatureEncoders(set, head.schema.modalities, options.featureIndex);
-    const outputs = await head.run(gatherSplit(set, ids), ids.length);
+    const outputs = await head.run(
+      Object.fromEntries(set.modalities.map((m) => [m.name, gatherRows(m, ids)])),
+      ids.length,
+    );
     const classes = head.schema.classNames.length;
     const predictions = argmaxRows(outputs.logits, classes);
     const labels = Int32Array.from(ids, (id) => set.labels[id]);

@@ -168,6 +168,17 @@ export function validateFeatureSet(set: FeatureSet): void {
   }
 }
 
+/** The rows `ids` of one modality's features, as a new row-major [ids.length, width] array. */
+export function gatherRows(modality: ModalityFeatures, ids: Int32Array): Float32Array {
+  const width = modality.width;
+  const rows = new Float32Array(ids.length * width);
+  for (let row = 0; row < ids.length; row++) {
+    const start = ids[row] * width;
+    rows.set(modality.data.subarray(start, start + width), row * width);
+  }
+  return rows;
+}
+
 /** Sample indices of one split, in dataset order. */
 export function splitIndices(set: FeatureSet, split: SplitName): Int32Array {
   const indices: number[] = [];

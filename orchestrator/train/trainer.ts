@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../util/errors';
 import { FusionHead, HeadSnapshot } from '../model/fusion-head';
 import { SeededRandom } from '../util/rng';
-import { FeatureSet, SplitName, splitIndices } from './feature-set';
+import { FeatureSet, SplitName, gatherRows, splitIndices } from './feature-set';
 import { GroupGradients, StepPlan, TrainingBatch, TrainingMethod } from './methods';
 import { accuracy, argmaxRows, macroF1 } from './metrics';
 
@@ -78,14 +78,6 @@ export function divergence(what: string, options: { learningRate: number }): Tra
   );
 }
 
-/** Copies the rows `ids` of a row-major [N, width] array into `target`. */
-function gatherRows(source: Float32Array, width: number, ids: Int32Array, target: Float32Array) {
-  for (let row = 0; row < ids.length; row++) {
-    const start = ids[row] * width;
-    target.set(source.subarray(start, start + width), row * width);
-  }
-}
-
 /** Per-sample cross-entropy, [B]. */
 export function crossEntropyPerSample(labelsOneHot: tf.Tensor2D, logits: tf.Tensor2D): tf.Tensor1D {
   return tf.neg(tf.sum(tf.mul(labelsOneHot, tf.logSoftmax(logits)), 1)) as tf.Tensor1D;
@@ -139,9 +131,7 @@ export class Trainer {
     for (let i = 0; i < ids.length; i++) labels[i] = this.features.labels[ids[i]];
 
     const features = this.features.modalities.map((modality) => {
-      const rows = new Float32Array(ids.length * modality.width);
-      gatherRows(modality.data, modality.width, ids, rows);
-      return tf.tensor2d(rows, [ids.length, modality.width]);
+      return tf.tensor2d(gatherRows(modality, ids), [ids.length, modality.width]);
     });
 
     const labelsOneHot = tf.tidy(
@@ -312,9 +302,7 @@ export function evaluateHead(
 
     tf.tidy(() => {
       const inputs = features.modalities.map((modality) => {
-        const rows = new Float32Array(chunk.length * modality.width);
-        gatherRows(modality.data, modality.width, chunk, rows);
-        return tf.tensor2d(rows, [chunk.length, modality.width]);
+        return tf.tensor2d(gatherRows(modality, chunk), [chunk.length, modality.width]);
       });
       const weights = tf.tensor1d(head.inferenceModalityWeights);
       const outputs = head.forward(inputs, { modalityWeights: weights });
